@@ -1,0 +1,3 @@
+from ldnscreen.cli import main
+
+main()

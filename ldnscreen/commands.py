@@ -1,0 +1,149 @@
+"""The library functions behind the foundation commands of the command line.
+
+``ldnscreen.cli`` only parses arguments and prints; the work of ``init``,
+``import``, ``dedupe``, ``status`` and ``export`` is done here so that other
+projects can call it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .records import Record
+from .store import STAGES, ImportSummary, MergeSummary, ReviewStore, StoreError, review_path
+
+__all__ = [
+    "ImportReport",
+    "DuplicatePlan",
+    "init_review",
+    "import_exports",
+    "plan_dedupe",
+    "apply_dedupe",
+    "review_status",
+    "export_review",
+]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """The summaries of one ``import`` action over several files."""
+
+    summaries: tuple[ImportSummary, ...]
+
+    @property
+    def added(self) -> int:
+        return sum(s.records_added for s in self.summaries)
+
+    @property
+    def skipped(self) -> int:
+        return sum(s.skipped for s in self.summaries)
+
+
+@dataclass(frozen=True)
+class DuplicatePlan:
+    """Duplicate groups found in a review, before they are merged.
+
+    ``groups`` holds, per group, the merged primary record, the ids of all
+    members (primary first), the rule that matched and a score.
+    """
+
+    groups: tuple[tuple[Record, tuple[Record, ...], str, float], ...]
+
+    @property
+    def records_to_merge(self) -> int:
+        return sum(len(members) - 1 for _, members, _, _ in self.groups)
+
+
+def init_review(name: str | Path, criteria: str | Path | None = None) -> ReviewStore:
+    """Create ``NAME.ldnscreen``, optionally with a criteria file (TOML).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> store = init_review(pathlib.Path(tempfile.mkdtemp()) / "ldn-review")
+    >>> store.path.name
+    'ldn-review.ldnscreen'
+    >>> store.close()
+    """
+    text = None
+    if criteria is not None:
+        path = Path(criteria)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot read the criteria file ({exc.strerror})") from None
+        from .criteria import Criteria
+
+        Criteria.loads(text, source=str(path))  # refuse a broken criteria file now, not later
+    return ReviewStore.create(review_path(name), criteria_text=text)
+
+
+def import_exports(
+    store: ReviewStore, paths: Sequence[str | Path], *, skip_bad: bool = False, format: str | None = None
+) -> ImportReport:
+    """Import export files one by one; each file is one transaction.
+
+    A file that cannot be read stops the import with :class:`ldnscreen.io.ReadError`;
+    the files imported before it stay imported and nothing of the bad file is stored.
+    """
+    return ImportReport(tuple(store.import_file(p, format=format, skip_bad=skip_bad) for p in paths))
+
+
+def plan_dedupe(store: ReviewStore, *, progress: bool = False) -> DuplicatePlan:
+    """Find duplicate groups among the review's active records (nothing is changed)."""
+    from .dedupe import find_duplicates, merge_group
+
+    records = store.records()
+    by_id = {r.id: r for r in records}
+    planned = []
+    for group in find_duplicates(records, progress=progress):
+        members = [by_id[group.primary_id]] + [by_id[i] for i in group.member_ids if i != group.primary_id]
+        planned.append((merge_group(members), tuple(members), _rule(group), float(getattr(group, "score", 1.0))))
+    return DuplicatePlan(tuple(planned))
+
+
+def _rule(group) -> str:
+    rule = getattr(group, "rule", "")
+    if isinstance(rule, (tuple, list, set, frozenset)):
+        return ",".join(sorted(set(map(str, rule))))
+    return str(rule)
+
+
+def apply_dedupe(store: ReviewStore, plan: DuplicatePlan) -> MergeSummary:
+    """Merge every planned group in one transaction (undo with :meth:`ReviewStore.undo_merge`)."""
+    return store.merge_duplicates(
+        (primary, [m.id for m in members], rule, score) for primary, members, rule, score in plan.groups
+    )
+
+
+def review_status(store: ReviewStore) -> dict:
+    """Counts per source, duplicates removed, screened and left per stage, stop decisions."""
+    counts = store.counts()
+    counts["name"] = store.name
+    counts["path"] = str(store.path)
+    counts["stops"] = [
+        {"stage": s.stage, "rule": s.rule, "params": s.params, "p_value": s.p_value, "decided_at": s.decided_at}
+        for s in store.stops()
+    ]
+    return counts
+
+
+def export_review(
+    store: ReviewStore, out: str | Path, *, format: str | None = None, stage: str | None = None,
+    include_merged: bool = False,
+) -> int:
+    """Write the review's records with their current decisions; returns the number written.
+
+    The decision written for a record is its full-text decision when it has
+    one, else its title/abstract decision (or the ``stage`` asked for).
+    """
+    from .io import write_file
+
+    decisions: dict = {}
+    for s in STAGES if stage is None else (stage,):
+        decisions.update(store.current_labels(s))
+    records = store.records(active_only=not include_merged)
+    write_file(records, Path(out), format=format, decisions=decisions)
+    return len(records)

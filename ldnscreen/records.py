@@ -1,0 +1,198 @@
+"""The bibliographic record: the value every stage of ldnscreen passes along.
+
+A :class:`Record` is what a reader produces from one entry of a database
+export, what the review store keeps, what deduplication compares and what the
+ranker scores. It is frozen so that it can cross module boundaries safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+
+__all__ = ["Provenance", "Record", "normalise_title", "normalise_doi", "make_record_id"]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a record came from.
+
+    Parameters
+    ----------
+    database : str
+        The database or tool that produced the export, e.g. ``"pubmed"``,
+        ``"embase"``, ``"scopus"``, ``"wos"``, ``"zotero"``, ``"csv"``.
+    file : str
+        The file name (not the full path) of the export.
+    position : int
+        Zero-based position of the record within the file.
+    source_id : str
+        The record's own identifier in that file or database, when it has one
+        (a ``record_id`` column, a PMID, a Web of Science UT, an RIS ``ID``).
+    """
+
+    database: str
+    file: str = ""
+    position: int = 0
+    source_id: str = ""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One citation as exported by a bibliographic database.
+
+    Parameters
+    ----------
+    title : str
+        Article title.
+    abstract : str, default=""
+        Abstract text; labelled sections of structured abstracts are joined in
+        order as ``"LABEL: text"``.
+    authors : tuple of str, default=()
+        Authors in the order given, each as ``"Family, Given"`` where the
+        export allows it.
+    year : int or None, default=None
+        Publication year.
+    journal : str, default=""
+        Journal or source title.
+    doi : str, default=""
+        DOI, normalised to lower case without a resolver prefix.
+    pmid : str, default=""
+        PubMed identifier.
+    keywords : tuple of str, default=()
+        Author keywords and MeSH headings.
+    language : str, default=""
+        Language of the article as exported (``"eng"``, ``"English"``...).
+    publication_types : tuple of str, default=()
+        Publication types (``"Randomized Controlled Trial"``, ``"Review"``...).
+    provenance : tuple of Provenance, default=()
+        Every export this record was read from; a record merged from several
+        databases carries all of them.
+    labels : dict of str to int, default={}
+        Labels carried by the input file itself (``label_included``,
+        ``label_abstract_screening``), used by simulation and label import.
+    id : str, default=""
+        Stable identifier. Left empty, it is derived from the bibliographic
+        content by :func:`make_record_id`, so the same citation read twice
+        gets the same id.
+
+    Examples
+    --------
+    >>> r = Record(title="Low-dose naltrexone for fibromyalgia", year=2013)
+    >>> r.id == make_record_id(r)
+    True
+    >>> r.id.startswith("r")
+    True
+    """
+
+    title: str
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    year: int | None = None
+    journal: str = ""
+    doi: str = ""
+    pmid: str = ""
+    keywords: tuple[str, ...] = ()
+    language: str = ""
+    publication_types: tuple[str, ...] = ()
+    provenance: tuple[Provenance, ...] = ()
+    labels: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", make_record_id(self))
+
+    @property
+    def text(self) -> str:
+        """Title and abstract joined, the text a reviewer reads."""
+        return f"{self.title}\n{self.abstract}" if self.abstract else self.title
+
+    @property
+    def first_author(self) -> str:
+        """Family name of the first author, or ``""``."""
+        if not self.authors:
+            return ""
+        first = self.authors[0]
+        return (first.split(",")[0] if "," in first else first.split(" ")[-1]).strip()
+
+    @property
+    def databases(self) -> tuple[str, ...]:
+        """Distinct source databases, in the order first seen."""
+        return tuple(dict.fromkeys(p.database for p in self.provenance))
+
+    @property
+    def completeness(self) -> int:
+        """How many bibliographic fields are filled; used to pick a primary record."""
+        return sum(
+            bool(v)
+            for v in (
+                self.title,
+                self.abstract,
+                self.authors,
+                self.year,
+                self.journal,
+                self.doi,
+                self.pmid,
+                self.keywords,
+                self.language,
+                self.publication_types,
+            )
+        ) + min(len(self.abstract) // 500, 3)
+
+    def replace(self, **changes) -> "Record":
+        """A copy with ``changes`` applied (the id is kept unless changed)."""
+        return replace(self, **changes)
+
+
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+_DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+
+
+def normalise_title(title: str) -> str:
+    """Lower-case, accent-free, punctuation-free title with single spaces.
+
+    Examples
+    --------
+    >>> normalise_title("Low-Dose Naltrexone (LDN): a Pilot Study.")
+    'low dose naltrexone ldn a pilot study'
+    """
+    text = unicodedata.normalize("NFKD", title or "")
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    text = _PUNCT.sub(" ", text).replace("_", " ")
+    return _SPACE.sub(" ", text).strip()
+
+
+def normalise_doi(doi: str) -> str:
+    """DOI in lower case without resolver prefix or trailing punctuation.
+
+    Examples
+    --------
+    >>> normalise_doi("https://doi.org/10.1007/S10067-013-2446-X.")
+    '10.1007/s10067-013-2446-x'
+    """
+    doi = _DOI_PREFIX.sub("", (doi or "").strip())
+    return doi.strip().rstrip(".;,").lower()
+
+
+def make_record_id(record: Record) -> str:
+    """Content-derived stable id: the same citation always gets the same id.
+
+    The id hashes the normalised title, abstract, year, DOI, PMID and first
+    author, so re-reading an export (or the same citation in two copies of
+    one export) gives the same id, while different citations differ.
+    """
+    key = "\x1f".join(
+        (
+            normalise_title(record.title),
+            normalise_title(record.abstract)[:2000],
+            str(record.year or ""),
+            normalise_doi(record.doi),
+            (record.pmid or "").strip(),
+            normalise_title(record.first_author),
+        )
+    )
+    return "r" + hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()

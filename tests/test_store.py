@@ -1,0 +1,215 @@
+"""The review store: schema versions, transactions, the append-only log, merges, and kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from ldnscreen.records import Provenance, Record
+from ldnscreen.store import SCHEMA_VERSION, ReviewStore, StoreError, review_path
+
+
+def test_create_refuses_existing_and_open_requires_file(tmp_path):
+    ReviewStore.create(tmp_path / "r").close()
+    with pytest.raises(StoreError, match="already exists"):
+        ReviewStore.create(tmp_path / "r")
+    with pytest.raises(StoreError, match="no such review"):
+        ReviewStore.open(tmp_path / "missing")
+
+
+def test_wal_mode_and_schema_version(store):
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.schema_version == SCHEMA_VERSION
+    rows = store._db.execute("SELECT version, name FROM migrations").fetchall()
+    assert [tuple(r) for r in rows] == [(1, "initial schema")]
+
+
+def test_newer_schema_version_is_refused_with_both_versions(tmp_path):
+    ReviewStore.create(tmp_path / "r").close()
+    db = sqlite3.connect(review_path(tmp_path / "r"))
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 3}")
+    db.close()
+    with pytest.raises(StoreError) as info:
+        ReviewStore.open(tmp_path / "r")
+    message = str(info.value)
+    assert "r.ldnscreen" in message and str(SCHEMA_VERSION + 3) in message and str(SCHEMA_VERSION) in message
+
+
+def test_not_a_review_is_refused(tmp_path):
+    other = tmp_path / "other.ldnscreen"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(StoreError, match="not an ldnscreen review"):
+        ReviewStore.open(other)
+    garbage = tmp_path / "garbage.ldnscreen"
+    garbage.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="garbage.ldnscreen"):
+        ReviewStore.open(garbage)
+
+
+def test_reimport_adds_nothing(store, records):
+    before = store.counts()
+    summary = store.add_records(records[:3], file_name="pubmed.export", content=b"pubmed", database="pubmed")
+    assert summary.already_imported and summary.records_added == 0
+    assert store.counts() == before
+
+
+def test_identical_citation_in_two_files_is_one_record_with_two_sources(store, records):
+    copy = records[0].replace(provenance=(Provenance("wos", "wos.txt", 7, "WOS:1"),))
+    summary = store.add_records([copy], file_name="wos.txt", content=b"wos", database="wos")
+    assert (summary.records_added, summary.already_present) == (0, 1)
+    rec = store.record(records[0].id)
+    assert [p.database for p in rec.provenance] == ["pubmed", "wos"]
+    assert store.counts()["identical_at_import"] == 1
+
+
+def test_failed_import_changes_nothing(store, records):
+    before = store.counts()
+    bad = Record(title=None, id="rbad")  # title NOT NULL: the insert fails inside the transaction
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_records([records[0].replace(id="rnew", title="new"), bad], file_name="bad.ris",
+                          content=b"bad", database="embase")
+    assert store.counts() == before
+    assert [f["name"] for f in store.files()] == ["pubmed.export", "embase.export"]
+
+
+def test_decision_log_is_append_only_and_undo_is_a_row(store, records):
+    d1 = store.decide(records[0].id, "include", reviewer="ann")
+    d2 = store.decide(records[2].id, "exclude", reason="animal model", reviewer="ann")
+    assert list(store.current_labels()) == [records[0].id, records[2].id]
+    undone = store.undo_last(reviewer="ann")
+    assert undone.id == d2.id
+    assert list(store.current_labels()) == [records[0].id]
+    log = store.decisions(include_log=True)
+    assert [d.label for d in log] == ["include", "exclude", "undo"] and log[-1].undoes == d2.id
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store._db.execute("UPDATE decisions SET label = 'exclude' WHERE id = :id", {"id": d1.id})
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store._db.execute("DELETE FROM decisions")
+
+
+def test_latest_decision_wins_and_stages_are_separate(store, records):
+    store.decide(records[0].id, "exclude", reason="not about pain")
+    store.decide(records[0].id, "include")
+    store.decide(records[0].id, "exclude", stage="full-text", reason="no pain data")
+    assert store.current_labels()[records[0].id].label == "include"
+    assert store.current_labels("full-text")[records[0].id].reason == "no pain data"
+    counts = store.counts()
+    assert counts["title-abstract"]["included"] == 1 and counts["full-text"]["excluded"] == 1
+
+
+@pytest.mark.parametrize("label,stage", [("maybe", "title-abstract"), ("include", "abstract")])
+def test_bad_label_or_stage_is_refused(store, records, label, stage):
+    with pytest.raises(StoreError):
+        store.decide(records[0].id, label, stage=stage)
+    assert store.decisions(include_log=True) == []
+
+
+def test_decide_many_is_all_or_nothing(store, records):
+    with pytest.raises(StoreError):
+        store.decide_many([{"record_id": records[0].id, "label": "include"},
+                           {"record_id": "r-unknown", "label": "exclude"}])
+    assert store.decisions(include_log=True) == []
+
+
+def test_merge_unions_provenance_and_undo_restores(store, records):
+    primary = records[1].replace(abstract="filled from the other export")
+    summary = store.merge_duplicates([(primary, [records[1].id, records[4].id], "doi", 1.0)])
+    assert summary.records_merged == 1
+    active = {r.id: r for r in store.records()}
+    assert records[4].id not in active
+    assert {p.database for p in active[records[1].id].provenance} == {"pubmed", "embase"}
+    assert active[records[1].id].abstract == "filled from the other export"
+    assert store.counts()["duplicates_removed"] == 1
+    store.undo_merge()
+    active = {r.id: r for r in store.records()}
+    assert records[4].id in active and active[records[1].id].abstract == ""
+    with pytest.raises(StoreError, match="no merge to undo"):
+        store.undo_merge()
+
+
+def test_stop_decisions_are_recorded(store):
+    stop = store.record_stop("buscar", {"target": 0.95, "confidence": 0.95}, 0.01, recall_estimate=0.97)
+    assert store.stops()[0] == stop and store.stops()[0].params["target"] == 0.95
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from ldnscreen.store import ReviewStore
+    store = ReviewStore.open(sys.argv[1])
+    ids = store.active_ids()
+    i = 0
+    while True:
+        d = store.decide(ids[i % len(ids)], "include" if i % 3 else "exclude", reason="r%d" % i, reviewer="k")
+        print(d.id, d.record_id, d.label, d.reason, flush=True)
+        i += 1
+    """
+)
+
+IMPORTER = textwrap.dedent(
+    """
+    import sys
+    from ldnscreen.records import Record, Provenance
+    from ldnscreen.store import ReviewStore
+    store = ReviewStore.open(sys.argv[1])
+    n = 0
+    while True:
+        recs = [Record(title="t %d %d" % (n, j), provenance=(Provenance("pubmed", "f%d" % n, j),)) for j in range(500)]
+        store.add_records(recs, file_name="f%d" % n, content=b"f%d" % n, database="pubmed")
+        print(n, flush=True)
+        n += 1
+    """
+)
+
+
+def _kill_after(cmd, seconds, env):
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    time.sleep(seconds)
+    proc.send_signal(signal.SIGKILL)
+    out, _ = proc.communicate()
+    return out.split("\n")[:-1]  # a line cut by the kill has no newline: it was never acknowledged
+
+
+@pytest.mark.slow
+def test_sigkill_never_loses_an_acknowledged_decision(store, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    path = str(store.path)
+    store.close()
+    rng = random.Random(7)
+    acknowledged = []
+    for _ in range(25):
+        lines = _kill_after([sys.executable, "-c", WRITER, path], rng.uniform(0.3, 0.9), env)
+        acknowledged += [line.split() for line in lines if line.strip()]
+        with ReviewStore.open(path) as check:
+            assert check._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            logged = {d.id: d for d in check.decisions(include_log=True)}
+            for did, rid, label, reason in acknowledged:
+                d = logged[int(did)]
+                assert (d.record_id, d.label, d.reason) == (rid, label, reason)
+    assert len(acknowledged) > 25  # the writers did get work done before each kill
+
+
+@pytest.mark.slow
+def test_sigkill_during_imports_leaves_whole_files_only(store):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    path = str(store.path)
+    store.close()
+    rng = random.Random(11)
+    for _ in range(10):
+        acknowledged = _kill_after([sys.executable, "-c", IMPORTER, path], rng.uniform(0.4, 1.2), env)
+        with ReviewStore.open(path) as check:
+            assert check._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            per_file = dict(check._db.execute("SELECT file, COUNT(*) FROM sources GROUP BY file_id").fetchall())
+            assert all(n == 500 or f.endswith("export") for f, n in per_file.items())
+            assert all(f"f{n}" in per_file for n in acknowledged)
+            assert acknowledged
+        # the next importer starts again at f0: files already imported are skipped by checksum
