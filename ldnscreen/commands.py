@@ -76,7 +76,10 @@ def init_review(name: str | Path, criteria: str | Path | None = None) -> ReviewS
             raise StoreError(f"{path}: cannot read the criteria file ({exc.strerror})") from None
         from .criteria import Criteria
 
-        Criteria.loads(text, source=str(path))  # refuse a broken criteria file now, not later
+        try:
+            Criteria.loads(text)  # refuse a broken criteria file now, not later
+        except ValueError as exc:
+            raise StoreError(f"{path}: {exc}") from None
     return ReviewStore.create(review_path(name), criteria_text=text)
 
 

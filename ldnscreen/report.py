@@ -17,11 +17,13 @@ def print_import(console: Console, report) -> None:
     for col in ("file", "format", "database", "read", "added", "already in review", "skipped"):
         table.add_column(col, justify="right" if col in ("read", "added", "already in review", "skipped") else "left")
     for s in report.summaries:
-        note = " (file already imported)" if s.already_imported else ""
-        table.add_row(escape(s.file) + note, s.format, s.database, str(s.records_read), str(s.records_added),
+        table.add_row(escape(s.file), s.format, s.database, str(s.records_read), str(s.records_added),
                       str(s.already_present), str(s.skipped))
     console.print(table)
     console.print(f"{report.added} new records; {report.skipped} skipped")
+    again = [s.file for s in report.summaries if s.already_imported]
+    if again:
+        console.print(f"already imported, nothing added: {escape(', '.join(again))}", highlight=False)
     for s in report.summaries:
         for reason in s.skipped_reasons[:20]:
             console.print(f"  skipped in {escape(s.file)}: {escape(reason)}", highlight=False)

@@ -1,0 +1,131 @@
+"""The foundation commands end to end, as a reviewer with three search exports runs them."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ldnscreen.cli import app
+from ldnscreen.store import ReviewStore
+
+from .conftest import CRITERIA, DATA, DEMO
+from .formats_helper import FILE_NAMES, convert
+
+runner = CliRunner()
+
+
+def invoke(*args, input=None):
+    result = runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+    return result
+
+
+@pytest.fixture
+def review(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("init", "ldn-review", "--criteria", CRITERIA)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ldn-review.ldnscreen").exists()
+    return tmp_path / "ldn-review.ldnscreen"
+
+
+def test_five_commands_on_the_illustrative_exports(review, tmp_path):
+    files = [DEMO / "pubmed.nbib", DEMO / "embase.ris", DEMO / "wos.txt"]
+    result = invoke("import", "ldn-review", *files)
+    assert result.exit_code == 0, result.output
+    with ReviewStore.open(review) as store:
+        identified = store.counts()["identified"]
+        before = len(store.active_ids())
+    assert identified == 25 + 25 + 31
+
+    again = invoke("import", "ldn-review", *files)
+    assert again.exit_code == 0 and "already imported" in again.output
+    with ReviewStore.open(review) as store:
+        assert store.counts()["identified"] == identified
+
+    shown = invoke("dedupe", "ldn-review", input="n\n")
+    assert "duplicate groups" in shown.output and "nothing merged" in shown.output
+    with ReviewStore.open(review) as store:
+        assert len(store.active_ids()) == before
+
+    merged = invoke("dedupe", "ldn-review", "--yes")
+    assert merged.exit_code == 0 and "merged" in merged.output
+    with ReviewStore.open(review) as store:
+        after = len(store.active_ids())
+        groups = store.duplicate_groups()
+        multi = [r for r in store.records() if len({p.database for p in r.provenance}) > 1]
+    assert after < before and groups and multi  # provenance from several databases kept
+
+    status = invoke("status", "ldn-review", "--format", "json")
+    counts = json.loads(status.output)
+    assert counts["by_database"] == {"embase": 25, "pubmed": 25, "wos": 31}
+    assert counts["after_duplicates_removed"] == after
+    assert counts["title-abstract"]["left"] == after
+
+    for fmt in ("ris", "csv", "xlsx"):
+        out = tmp_path / f"out.{fmt}"
+        result = invoke("export", "ldn-review", "--format", fmt, "-o", out)
+        assert result.exit_code == 0 and out.stat().st_size > 0
+
+    from ldnscreen.io import read_file
+
+    assert len(read_file(tmp_path / "out.ris").records) == after
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == after and any("wos" in r["databases"] and "pubmed" in r["databases"] for r in rows)
+
+    undo = invoke("dedupe", "ldn-review", "--undo", "0")
+    assert undo.exit_code == 0
+    with ReviewStore.open(review) as store:
+        assert len(store.active_ids()) == after + len(groups[-1]["member_ids"])
+
+
+@pytest.mark.parametrize("fmt", sorted(FILE_NAMES))
+def test_five_commands_on_a_shared_corpus_in_each_export_format(review, tmp_path, shared_screening, fmt):
+    source = shared_screening / "cohen2006_antihistamines.csv"
+    exported = convert(source, fmt, tmp_path / "exports", limit=150)
+    assert invoke("import", "ldn-review", exported).exit_code == 0
+    with ReviewStore.open(review) as store:
+        n = len(store.active_ids())
+    assert n >= 140
+    assert invoke("dedupe", "ldn-review", "--yes").exit_code == 0
+    status = json.loads(invoke("status", "ldn-review", "--format", "json").output)
+    assert status["identified"] >= 140
+    out = tmp_path / "out.csv"
+    assert invoke("export", "ldn-review", "-o", out).exit_code == 0
+    with open(out, newline="", encoding="utf-8-sig") as f:
+        assert len(list(csv.DictReader(f))) == status["after_duplicates_removed"]
+
+
+def test_bad_file_stops_with_one_line_and_keeps_the_store(review):
+    assert invoke("import", "ldn-review", DEMO / "pubmed.nbib").exit_code == 0
+    with ReviewStore.open(review) as store:
+        before = store.counts()
+    result = invoke("import", "ldn-review", DATA / "pubmed_no_title.nbib")
+    assert result.exit_code == 1
+    message = result.output.strip()
+    assert "pubmed_no_title.nbib" in message and len(message.splitlines()) <= 2
+    with ReviewStore.open(review) as store:
+        assert store.counts() == before
+    skipped = invoke("import", "ldn-review", DATA / "pubmed_no_title.nbib", "--skip-bad")
+    assert skipped.exit_code == 0 and "skipped" in skipped.output
+    with ReviewStore.open(review) as store:
+        assert store.counts()["skipped_at_import"] >= 1
+
+
+def test_missing_review_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("status", "nothing-here")
+    assert result.exit_code == 1 and "no such review" in result.output
+
+
+def test_prisma_writes_the_flow_diagram(review, tmp_path):
+    invoke("import", "ldn-review", DEMO / "pubmed.nbib", DEMO / "embase.ris")
+    out = tmp_path / "prisma.png"
+    result = invoke("prisma", "ldn-review", "-o", out)
+    assert result.exit_code == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    flow = json.loads(out.with_suffix(".json").read_text())
+    assert flow["identified"] == 50
