@@ -161,6 +161,123 @@ def prisma(
     console.print(f"flow diagram written to {out}")
 
 
+@app.command()
+def queue(
+    review: str = REVIEW_ARG,
+    n: int = typer.Option(20, "-n", help="How many records."),
+    format: str = typer.Option("table", "--format", help="table, csv or json."),
+    stage: str = typer.Option("title-abstract", "--stage", help="title-abstract or full-text."),
+) -> None:
+    """Show the next records in priority order, with score, suggested exclusion reason and top terms."""
+    from .session import show_queue
+
+    with _clear_errors():
+        show_queue(review, n=n, format=format, stage=stage, console=console)
+
+
+@app.command()
+def screen(
+    review: str = REVIEW_ARG,
+    reviewer: Optional[str] = typer.Option(None, "--reviewer", help="Your name or initials, kept with each decision."),
+    stage: str = typer.Option("title-abstract", "--stage", help="title-abstract or full-text."),
+) -> None:
+    """Screen records one at a time in the terminal: i include, e exclude, s skip, u undo, n note, q quit."""
+    from .session import run_session
+
+    with _clear_errors():
+        run_session(review, reviewer=reviewer, stage=stage, console=console)
+
+
+@app.command()
+def label(
+    review: str = REVIEW_ARG,
+    file: Path = typer.Argument(..., help="Decisions made elsewhere: CSV, TSV or XLSX with a label column."),
+    stage: str = typer.Option("title-abstract", "--stage", help="title-abstract or full-text."),
+    reviewer: Optional[str] = typer.Option(None, "--reviewer", help="Reviewer recorded for rows without a reviewer column."),
+    column: Optional[str] = typer.Option(None, "--column", help="The label column (default: decision, label, included, ...)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Match and report; write nothing."),
+) -> None:
+    """Import decisions from another tool or a colleague's spreadsheet, all in one transaction."""
+    from .labels_import import import_decisions
+
+    with _open(review) as store, _clear_errors():
+        report = import_decisions(store, file, stage=stage, reviewer=reviewer, label_column=column, dry_run=dry_run)
+    console.print(report.summary(), highlight=False, markup=False)
+
+
+@app.command()
+def extract(
+    source: str = typer.Argument(..., help="Review (NAME or NAME.ldnscreen) or an export file (RIS, MEDLINE, CSV...)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Abstraction table to write (.xlsx or .csv)."),
+    included_only: bool = typer.Option(False, "--included-only", help="Only included records (full-text includes if any, else title-abstract)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Extraction pipeline directory (default: models/ldnscreen_extract)."),
+) -> None:
+    """Pre-fill the abstraction table: study type, sample size, doses and conditions with their sentences."""
+    from .extract.table import extract_table
+
+    with _clear_errors():
+        n = extract_table(source, out, included_only=included_only, model=model)
+    console.print(f"wrote {n} rows to {out}")
+
+
+@app.command()
+def simulate(
+    data: Path = typer.Argument(..., help="Fully labelled file (CSV with title, abstract, label_included...)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for order.csv, metrics.json and recall.png."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the priors and the learner."),
+    prior_included: int = typer.Option(1, "--prior-included", help="Relevant records labelled before the first training."),
+    prior_excluded: int = typer.Option(1, "--prior-excluded", help="Irrelevant records labelled before the first training."),
+    label: str = typer.Option("label_included", "--label", help="Label column to simulate, e.g. label_abstract_screening."),
+    stop: str = typer.Option("last-relevant", "--stop", help="last-relevant, all, or a number of records (priors not counted)."),
+    stopping: Optional[str] = typer.Option(None, "--stopping", help="Stopping rules to replay, e.g. buscar,knee,consecutive:50."),
+) -> None:
+    """Simulate screening a labelled dataset and score the order (WSS@95, recall, ATD, loss)."""
+    from .simulate import simulate_file
+
+    if stop not in ("last-relevant", "all") and not stop.isdigit():
+        _fail(f"--stop must be last-relevant, all or a number, got {stop!r}")
+    with _clear_errors():
+        result = simulate_file(data, out, label=label, seed=seed, prior_included=prior_included,
+                               prior_excluded=prior_excluded, stop=int(stop) if stop.isdigit() else stop,
+                               stopping=stopping)
+    m = result.metrics
+    console.print(
+        f"{m['n_records']} records, {m['n_relevant']} relevant (priors excluded): WSS@95 {m['wss_95']:.3f}, "
+        f"RRF@10 {m['rrf_10']:.3f}, ATD {m['atd']:.1f}, loss {m['loss']:.3f}, {result.wall_seconds:.1f} s; wrote {out}"
+    )
+
+
+@app.command()
+def convert(
+    source: Path = typer.Argument(..., help="Export to read (MEDLINE, PubMed XML, RIS, Web of Science, CSV, TSV, XLSX)."),
+    out: Path = typer.Argument(..., help="File to write; .ris, .nbib, .xml, .csv, .tsv, .xlsx imply the format."),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help="Format of SOURCE (default: detected from its content)."),
+    to: Optional[str] = typer.Option(None, "--to", "-t", help="Format of OUT, e.g. ris, ris-embase, wos-tab, csv (default: from its extension)."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of SOURCE, e.g. latin-1 or utf-16-le."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out unreadable records (listed) instead of stopping."),
+) -> None:
+    """Convert a bibliographic export to another format (e.g. Web of Science to RIS for Zotero)."""
+    from .io import convert_file
+
+    with _clear_errors():
+        result = convert_file(source, out, format=format, to=to, encoding=encoding, skip_bad=skip_bad)
+    for bad in result.skipped:
+        err.print(f"skipped {escape(bad.location)}: {escape(bad.problem)}", highlight=False)
+    console.print(f"wrote {len(result.records)} {result.database} records ({result.format}) to {out}", highlight=False)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Folder for the demo review and its outputs."),
+) -> None:
+    """Run the whole low-dose naltrexone example: import, dedupe, rank, screen, stop, extract, PRISMA."""
+    from .demo import run_demo
+
+    with _clear_errors():
+        result = run_demo(out, console=console)
+    console.print(f"demo review: {result.review}")
+
+
 # --- end of commands ---
 
 
