@@ -278,6 +278,29 @@ def demo(
     console.print(f"demo review: {result.review}")
 
 
+@app.command()
+def stop(
+    review: str = REVIEW_ARG,
+    rule: str = typer.Option("buscar", "--rule", help="Stopping rule: buscar[:target[:confidence]], knee, consecutive:N, share:F."),
+    stage: str = typer.Option("title-abstract", "--stage", help="title-abstract or full-text."),
+    reviewer: Optional[str] = typer.Option(None, "--reviewer", help="Who decides to stop."),
+    force: bool = typer.Option(False, "--force", help="Record the stop even when the rule does not say so (marked as forced)."),
+) -> None:
+    """Test a stopping rule on the decisions so far; record the stop decision when it fires."""
+    from .commands import stop_screening
+
+    with _open(review) as store, _clear_errors():
+        outcome = stop_screening(store, rule, stage=stage, reviewer=reviewer, force=force)
+    kind = "statistical guarantee" if outcome.guarantee else "heuristic, no guarantee"
+    console.print(f"{outcome.rule} ({kind}) after {outcome.screened} of {outcome.total}: {escape(outcome.message)}",
+                  highlight=False)
+    if outcome.recorded:
+        console.print("stop decision recorded" + ("" if outcome.stop else " (forced: the rule did not fire)"))
+    else:
+        console.print("keep screening: the stop was not recorded (use --force to record it anyway)")
+        raise typer.Exit(2)
+
+
 # --- end of commands ---
 
 

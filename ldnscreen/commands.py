@@ -23,6 +23,8 @@ __all__ = [
     "apply_dedupe",
     "review_status",
     "export_review",
+    "StopOutcome",
+    "stop_screening",
 ]
 
 
@@ -150,3 +152,56 @@ def export_review(
     records = store.records(active_only=not include_merged)
     write_file(records, Path(out), format=format, decisions=decisions)
     return len(records)
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    """What a stopping rule said about a stage, and whether the stop was recorded."""
+
+    rule: str
+    guarantee: bool
+    stop: bool
+    recorded: bool
+    p_value: float | None
+    message: str
+    screened: int
+    total: int
+
+
+def stop_screening(
+    store: ReviewStore, rule: str = "buscar", *, stage: str = "title-abstract", reviewer: str | None = None,
+    force: bool = False,
+) -> StopOutcome:
+    """Check a stopping rule on the decisions so far and record the stop when it says so.
+
+    ``rule`` is a spec understood by :func:`ldnscreen.stopping.parse_rules`
+    (``buscar``, ``buscar:0.95:0.99``, ``knee``, ``consecutive:50``...).
+    With ``force`` the stop is recorded even when the rule does not fire (the
+    parameters then say ``"forced": true``), so the report shows it honestly.
+    """
+    from .stopping import parse_rules, stopping_estimate
+
+    rules = parse_rules(rule)
+    if len(rules) != 1:
+        raise ValueError(f"give one stopping rule, not {rule!r}")
+    chosen = rules[0]
+    current = store.current_labels(stage)
+    labels = [1 if d.label == "include" else 0 for d in current.values()]
+    if stage == "title-abstract":
+        total = len(store.active_ids())
+    else:
+        total = sum(d.label == "include" for d in store.current_labels("title-abstract").values())
+    if not labels:
+        raise ValueError(f"no {stage} decisions yet: nothing to test")
+    check = chosen.check(labels, total)
+    recorded = False
+    if check.stop or force:
+        estimate = stopping_estimate(labels, n_total=total)
+        params = {**chosen.params, "screened": len(labels), "total": total}
+        if force and not check.stop:
+            params["forced"] = True
+        store.record_stop(chosen.name, params, check.p_value, stage=stage,
+                          recall_estimate=estimate.recall_estimate, reviewer=reviewer)
+        recorded = True
+    return StopOutcome(chosen.name, chosen.guarantee, check.stop, recorded, check.p_value, check.message,
+                       len(labels), total)

@@ -129,3 +129,26 @@ def test_prisma_writes_the_flow_diagram(review, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     flow = json.loads(out.with_suffix(".json").read_text())
     assert flow["identified"] == 50
+
+
+def test_stop_records_a_decision_only_when_the_rule_fires(review):
+    invoke("import", "ldn-review", DEMO / "pubmed.nbib")
+    with ReviewStore.open(review) as store:
+        ids = store.active_ids()
+        store.decide(ids[0], "include")
+        store.decide(ids[1], "exclude", reason="review article")
+    early = invoke("stop", "ldn-review")
+    assert early.exit_code == 2 and "keep screening" in early.output
+    with ReviewStore.open(review) as store:
+        assert store.stops() == []
+        for rid in ids[2:]:
+            store.decide(rid, "exclude")
+    fired = invoke("stop", "ldn-review", "--rule", "buscar", "--reviewer", "ann")
+    assert fired.exit_code == 0 and "stop decision recorded" in fired.output
+    with ReviewStore.open(review) as store:
+        (stop,) = store.stops()
+        assert stop.rule.startswith("buscar") and stop.p_value < 0.05 and stop.reviewer == "ann"
+    status = invoke("status", "ldn-review")
+    assert "stopped title-abstract" in status.output
+    forced = invoke("stop", "ldn-review", "--rule", "knee", "--force")
+    assert forced.exit_code == 0 and "forced" in forced.output
