@@ -202,7 +202,7 @@ def label(
 
     with _open(review) as store, _clear_errors():
         report = import_decisions(store, file, stage=stage, reviewer=reviewer, label_column=column, dry_run=dry_run)
-    console.print(report.summary(), highlight=False, markup=False)
+    console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
