@@ -97,10 +97,8 @@ def _stopping(store) -> dict | None:
     """The stopping estimate for the title/abstract stage, when screening has started."""
     if store is None:
         return None
-    try:
-        from .stopping import describe_estimate, stopping_estimate
-    except ImportError:
-        return None
+    from .stopping import describe_estimate, stopping_estimate
+
     labels = [1 if d.label == "include" else 0 for d in store.current_labels("title-abstract").values()]
     if not labels:
         return None
