@@ -105,7 +105,7 @@ def plan_dedupe(store: ReviewStore, *, progress: bool = False) -> DuplicatePlan:
     planned = []
     for group in find_duplicates(records, progress=progress):
         members = [by_id[group.primary_id]] + [by_id[i] for i in group.member_ids if i != group.primary_id]
-        planned.append((merge_group(members), tuple(members), _rule(group), float(getattr(group, "score", 1.0))))
+        planned.append((merge_group(members, primary_id=group.primary_id), tuple(members), _rule(group), float(getattr(group, "score", 1.0))))
     return DuplicatePlan(tuple(planned))
 
 

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 
-__all__ = ["Provenance", "Record", "normalise_title", "normalise_doi", "make_record_id"]
+__all__ = ["Provenance", "Record", "normalise_title", "normalise_doi", "family_name", "make_record_id"]
 
 
 @dataclass(frozen=True)
@@ -113,10 +113,7 @@ class Record:
     @property
     def first_author(self) -> str:
         """Family name of the first author, or ``""``."""
-        if not self.authors:
-            return ""
-        first = self.authors[0]
-        return (first.split(",")[0] if "," in first else first.split(" ")[-1]).strip()
+        return family_name(self.authors[0]) if self.authors else ""
 
     @property
     def databases(self) -> tuple[str, ...]:
@@ -152,6 +149,13 @@ _SPACE = re.compile(r"\s+")
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 
 
+# For ASCII text normalise_title comes down to: lower case, every character that is
+# neither a word character nor a space (and "_") becomes a space, spaces collapse.
+_ASCII_PUNCTUATION = {
+    code: " " for code in range(128) if chr(code) == "_" or not re.match(r"[\w\s]", chr(code))
+}
+
+
 def normalise_title(title: str) -> str:
     """Lower-case, accent-free, punctuation-free title with single spaces.
 
@@ -159,8 +163,13 @@ def normalise_title(title: str) -> str:
     --------
     >>> normalise_title("Low-Dose Naltrexone (LDN): a Pilot Study.")
     'low dose naltrexone ldn a pilot study'
+    >>> normalise_title("Naltrexona en el síndrome de dolor")
+    'naltrexona en el sindrome de dolor'
     """
-    text = unicodedata.normalize("NFKD", title or "")
+    title = title or ""
+    if title.isascii():  # fast path, same result
+        return " ".join(title.lower().translate(_ASCII_PUNCTUATION).split())
+    text = unicodedata.normalize("NFKD", title)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     text = _PUNCT.sub(" ", text).replace("_", " ")
     return _SPACE.sub(" ", text).strip()
@@ -178,6 +187,39 @@ def normalise_doi(doi: str) -> str:
     return doi.strip().rstrip(".;,").lower()
 
 
+def _looks_like_initials(token: str) -> bool:
+    return 1 <= len(token) <= 3 and token.isalpha() and token.isupper()
+
+
+def family_name(author: str) -> str:
+    """Family name of one author, whatever the export's format.
+
+    Handles ``"Younger, Jarred"`` (RIS, Web of Science), ``"Younger J"`` and
+    ``"Younger JA"`` (MEDLINE ``AU``), ``"J. A. Younger"`` and ``"Jarred Younger"``.
+
+    Examples
+    --------
+    >>> [family_name(a) for a in ("Younger, Jarred", "Younger J", "J. A. Younger", "Jarred Younger")]
+    ['Younger', 'Younger', 'Younger', 'Younger']
+    >>> family_name("Le Chevalier T")
+    'Le Chevalier'
+    """
+    author = (author or "").strip()
+    if not author:
+        return ""
+    if "," in author:
+        return author.split(",")[0].strip()
+    tokens = author.replace(".", " ").split()
+    initials = [_looks_like_initials(t) for t in tokens]
+    if len(tokens) == 1:
+        return tokens[0]
+    if initials[-1] and not initials[0]:
+        return " ".join(t for t, is_initial in zip(tokens, initials) if not is_initial)
+    if initials[0] and initials[-1]:
+        return max(tokens, key=len)
+    return tokens[-1]
+
+
 def make_record_id(record: Record) -> str:
     """Content-derived stable id: the same citation always gets the same id.
 
@@ -188,7 +230,7 @@ def make_record_id(record: Record) -> str:
     key = "\x1f".join(
         (
             normalise_title(record.title),
-            normalise_title(record.abstract)[:2000],
+            normalise_title(record.abstract[:2000]),
             str(record.year or ""),
             normalise_doi(record.doi),
             (record.pmid or "").strip(),

@@ -49,7 +49,7 @@ def records() -> list[Record]:
         rec(0, "Opioid antagonists: a narrative review", "embase", year=2018, authors=("Doe, J",),
             publication_types=("Review",)),
         rec(1, "Low dose naltrexone in complex regional pain syndrome.", "embase", year=2016,
-            authors=("Chopra P",), doi="https://doi.org/10.1000/CRPS.1"),
+            authors=("Chopra P",), doi="https://doi.org/10.1000/CRPS.1", abstract="Embase adds an abstract."),
         rec(2, "Acute postoperative pain after naltrexone", "embase", year=2011, authors=("Roe, R",)),
     ]
 
