@@ -230,7 +230,7 @@ def make_record_id(record: Record) -> str:
     key = "\x1f".join(
         (
             normalise_title(record.title),
-            normalise_title(record.abstract[:2000]),
+            normalise_title(" ".join(record.abstract.split())[:2000]),
             str(record.year or ""),
             normalise_doi(record.doi),
             (record.pmid or "").strip(),

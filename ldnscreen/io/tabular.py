@@ -1,0 +1,383 @@
+"""Spreadsheets: CSV, TSV and XLSX, read and written.
+
+Columns are recognised by common names whatever their case or punctuation
+(``title``/``Title``/``TI``/``primary_title``, ``abstract``/``AB``/
+``notes_abstract``, ``PubMed ID``/``pubmedID``/``pmid``...). Label columns
+(``label_included``, ``label_abstract_screening``, ``included``, ``label``)
+become :attr:`Record.labels`; a ``record_id`` column becomes the
+provenance's ``source_id``.
+
+Writers put one record per row with its decision (label, reason, stage,
+reviewer, note). A cell that starts with ``=``, ``+``, ``-`` or ``@`` would be
+run as a formula by spreadsheet programs ("CSV injection"); it is written
+with a leading ``'`` (and as a string cell in XLSX), which the reader removes
+again.
+
+Examples
+--------
+>>> [r] = loads("Title,Abstract,Year,PubMed ID,included\\nLDN in CRPS,Case report.,2016.0,123,1\\n")
+>>> r.title, r.year, r.pmid, r.labels
+('LDN in CRPS', 2016, '123', {'label_included': 1})
+>>> escape_formula("=HYPERLINK(\\"http://x\\")")
+'\\'=HYPERLINK("http://x")'
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
+
+from ..records import Provenance, Record, normalise_doi
+from .base import (
+    BadRecord,
+    PathOrFile,
+    Reader,
+    ReadError,
+    decision_fields,
+    iter_lines,
+    parse_year,
+    split_list,
+    write_target,
+)
+
+__all__ = [
+    "CsvReader",
+    "TsvReader",
+    "XlsxReader",
+    "CsvWriter",
+    "TsvWriter",
+    "XlsxWriter",
+    "escape_formula",
+    "unescape_formula",
+    "load",
+    "loads",
+    "dump",
+    "dumps",
+]
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(value: str) -> str:
+    """``value`` with a leading ``'`` if a spreadsheet would run it as a formula."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def unescape_formula(value: str) -> str:
+    """Undo :func:`escape_formula`.
+
+    Examples
+    --------
+    >>> unescape_formula("'=1+1"), unescape_formula("'quoted'")
+    ('=1+1', "'quoted'")
+    """
+    return value[1:] if value.startswith("'") and len(value) > 1 and value[1] in _FORMULA_START else value
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name or "").lower())
+
+
+#: Field -> accepted column names (compared lower-case without punctuation).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "title": ("title", "ti", "primarytitle", "articletitle", "documenttitle", "t1"),
+    "abstract": ("abstract", "ab", "notesabstract", "n2", "abstractnote"),
+    "authors": ("authorfullnames", "authors", "author", "au", "firstauthors"),
+    "year": ("year", "py", "publicationyear", "pubyear", "y1"),
+    "journal": ("journal", "so", "secondarytitle", "sourcetitle", "journalname", "publicationtitle", "t2"),
+    "doi": ("doi", "di", "do"),
+    "pmid": ("pmid", "pubmedid", "pubmed"),
+    "keywords": ("keywords", "keyword", "kw", "de", "authorkeywords", "indexkeywords", "meshterms"),
+    "language": ("language", "la", "languageoforiginaldocument"),
+    "publication_types": ("publicationtypes", "publicationtype", "documenttype", "dt"),
+    "record_id": ("recordid", "id", "eid", "accessionnumber"),
+}
+
+#: A column that marks the export of a known database (Scopus CSV has ``EID``).
+DATABASE_COLUMNS: dict[str, str] = {"eid": "scopus"}
+
+#: Label column -> key in :attr:`Record.labels`.
+LABEL_COLUMNS: dict[str, str] = {
+    "labelincluded": "label_included",
+    "labelabstractscreening": "label_abstract_screening",
+    "included": "label_included",
+    "label": "label_included",
+    "finaldecision": "label_included",
+}
+
+_AUTHOR_ID = re.compile(r"\s*\(\d+\)$")  # Scopus "Younger, Jarred (57200000001)"
+_TRUE = {"1", "1.0", "yes", "y", "true", "include", "included", "relevant"}
+_FALSE = {"0", "0.0", "no", "n", "false", "exclude", "excluded", "irrelevant"}
+
+
+def _label(value: str) -> int | None:
+    value = value.strip().lower()
+    if value in _TRUE:
+        return 1
+    if value in _FALSE:
+        return 0
+    return None
+
+
+class TabularReader(Reader):
+    """Turns rows of cells (first row: column names) into records."""
+
+    DATABASE = "csv"
+
+    def from_rows(
+        self, rows: Iterable[Sequence[Any]], file: str, lines: Iterable[int] | None = None
+    ) -> tuple[list[Record], list[BadRecord]]:
+        """Records from ``rows`` (the first holds column names).
+
+        ``lines`` gives the line each row starts on (rows of a CSV may span
+        lines); by default row *n* is line *n*.
+        """
+        rows = iter(rows)
+        numbers = iter(lines) if lines is not None else None
+        try:
+            header = [str(c or "").strip().lstrip("\ufeff") for c in next(rows)]
+        except StopIteration:
+            raise ReadError(file, "", "the file is empty") from None
+        keys = [_key(h) for h in header]
+        where: dict[str, int] = {}
+        gathered: dict[str, list[int]] = {}
+        for field, names in COLUMNS.items():
+            found = [keys.index(name) for name in names if name in keys]
+            if found:
+                where[field] = found[0]
+                gathered[field] = found
+        for column, database in DATABASE_COLUMNS.items():
+            if column in keys:
+                self.DATABASE = database  # type: ignore[misc]
+        if "title" not in where:
+            raise ReadError(
+                file,
+                "line 1",
+                f"no title column (expected one of title, Title, TI, primary_title); columns found: "
+                f"{', '.join(h for h in header if h) or 'none'}",
+            )
+        labels = [(i, LABEL_COLUMNS[k]) for i, k in enumerate(keys) if k in LABEL_COLUMNS]
+        records: list[Record] = []
+        bad: list[BadRecord] = []
+        for number, row in enumerate(rows, start=2):
+            if numbers is not None:
+                number = next(numbers)
+            cells = [_cell(c) for c in row]
+            if not any(cells):
+                continue
+
+            def get(field: str) -> str:
+                i = where.get(field)
+                return cells[i] if i is not None and i < len(cells) else ""
+
+            title = get("title")
+            if not title:
+                bad.append(BadRecord(f"line {number}", f"record {len(records) + len(bad) + 1} has no title"))
+                continue
+            keywords = [k for i in gathered.get("keywords", []) if i < len(cells) for k in split_list(cells[i])]
+            record_labels = {}
+            for i, name in labels:
+                value = _label(cells[i]) if i < len(cells) else None
+                if value is not None:
+                    record_labels.setdefault(name, value)
+            pmid = get("pmid")
+            if pmid.endswith(".0"):
+                pmid = pmid[:-2]
+            records.append(
+                Record(
+                    title=title,
+                    abstract=get("abstract"),
+                    authors=tuple(_AUTHOR_ID.sub("", a) for a in split_list(get("authors"))),
+                    year=parse_year(get("year")),
+                    journal=get("journal"),
+                    doi=normalise_doi(get("doi")),
+                    pmid=pmid,
+                    keywords=tuple(dict.fromkeys(keywords)),
+                    language=get("language"),
+                    publication_types=split_list(get("publication_types")),
+                    provenance=(Provenance(self.DATABASE, file, len(records) + len(bad), get("record_id")),),
+                    labels=record_labels,
+                )
+            )
+        return records, bad
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return unescape_formula(str(value).strip())
+
+
+class CsvReader(TabularReader):
+    """Comma-separated values with a header row."""
+
+    FORMAT = "csv"
+    DATABASE = "csv"
+    DELIMITER: ClassVar[str] = ","
+
+    def parse(self, text: str, file: str = "<string>") -> tuple[list[Record], list[BadRecord]]:
+        csv.field_size_limit(2**31 - 1)
+        reader = csv.reader(iter_lines(text, keepends=True), delimiter=self.DELIMITER)
+        starts: list[int] = []
+
+        def rows() -> Iterable[list[str]]:
+            while True:
+                starts.append(reader.line_num + 1)
+                try:
+                    yield next(reader)
+                except StopIteration:
+                    return
+
+        def lines() -> Iterable[int]:  # start line of each data row, known once the row is read
+            index = 1
+            while True:
+                yield starts[index]
+                index += 1
+
+        try:
+            records, bad = self.from_rows(rows(), file, lines=lines())
+        except csv.Error as error:
+            raise ReadError(file, f"line {reader.line_num}", f"not valid {self.FORMAT.upper()}: {error}") from None
+        if text.count('"') % 2 and records:
+            # an odd number of quotes: the last row opened a quote that never closes (truncated file)
+            records.pop()
+            bad.append(BadRecord(f"line {starts[-2]}", f"record {len(records) + len(bad) + 1} has a quoted field "
+                                 "that is never closed: the file looks truncated"))
+        return records, bad
+
+
+class TsvReader(CsvReader):
+    """Tab-separated values with a header row."""
+
+    FORMAT = "tsv"
+    DATABASE = "tsv"
+    DELIMITER = "\t"
+
+
+class XlsxReader(TabularReader):
+    """First worksheet of an Excel workbook, read with openpyxl in read-only mode."""
+
+    FORMAT = "xlsx"
+    DATABASE = "xlsx"
+    BINARY = True
+
+    def read_bytes(self, data: bytes, file: str, encoding: str | None = None) -> tuple[list[Record], list[BadRecord]]:
+        import zipfile
+
+        from openpyxl import load_workbook
+
+        try:
+            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+            raise ReadError(file, "", f"not a readable .xlsx workbook ({error})") from None
+        try:
+            return self.from_rows(book.worksheets[0].iter_rows(values_only=True), file)
+        finally:
+            book.close()
+
+    def parse(self, text: str, file: str = "<string>") -> tuple[list[Record], list[BadRecord]]:
+        raise ReadError(file, "", "an .xlsx workbook must be read from bytes, not text")
+
+
+#: Columns written by :class:`CsvWriter`, in order; label columns follow ``source_ids``.
+WRITE_COLUMNS = (
+    "record_id", "title", "abstract", "authors", "year", "journal", "doi", "pmid", "keywords",
+    "language", "publication_types", "databases", "source_ids",
+)
+DECISION_COLUMNS = ("decision", "reason", "stage", "reviewer", "note", "decided_at")
+
+
+class CsvWriter:
+    """Writes records (and decisions) as CSV that :class:`CsvReader` reads back."""
+
+    DELIMITER: ClassVar[str] = ","
+
+    def rows(self, records: Sequence[Record], decisions: Mapping | None) -> Iterable[list[str]]:
+        label_names = sorted({name for r in records for name in r.labels})
+        yield [*WRITE_COLUMNS, *label_names, *DECISION_COLUMNS]
+        decisions = decisions or {}
+        for r in records:
+            fields = decision_fields(decisions.get(r.id))
+            row = [
+                r.id, r.title, r.abstract, "; ".join(r.authors), str(r.year or ""), r.journal, r.doi,
+                r.pmid, "; ".join(r.keywords), r.language, "; ".join(r.publication_types),
+                "; ".join(r.databases), "; ".join(p.source_id for p in r.provenance if p.source_id),
+                *(str(r.labels[n]) if n in r.labels else "" for n in label_names),
+                fields["label"], fields["reason"], fields["stage"], fields["reviewer"], fields["note"],
+                fields["decided_at"],
+            ]
+            yield [escape_formula(str(c)) for c in row]
+
+    def formats(self, records: Iterable[Record], decisions: Mapping | None = None) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=self.DELIMITER, lineterminator="\r\n")
+        writer.writerows(self.rows(list(records), decisions))
+        return out.getvalue()
+
+
+class TsvWriter(CsvWriter):
+    """Tab-separated variant of :class:`CsvWriter`."""
+
+    DELIMITER = "\t"
+
+
+class XlsxWriter(CsvWriter):
+    """Writes an Excel workbook with every cell a string (no formulas)."""
+
+    def write(self, records: Iterable[Record], path_or_file: PathOrFile, decisions: Mapping | None = None) -> None:
+        from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("records")
+        for row in self.rows(list(records), decisions):
+            cells = []
+            for value in row:
+                cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+                cell.data_type = "s"
+                cells.append(cell)
+            sheet.append(cells)
+        book.save(path_or_file)
+
+
+def load(
+    path_or_file: PathOrFile,
+    *,
+    encoding: str | None = None,
+    skip_bad: bool = False,
+    implementation: type[TabularReader] = CsvReader,
+) -> list[Record]:
+    """Records of a CSV (or, with ``implementation``, TSV / XLSX) file."""
+    return implementation().load(path_or_file, encoding=encoding, skip_bad=skip_bad)
+
+
+def loads(text: str, *, skip_bad: bool = False, implementation: type[TabularReader] = CsvReader) -> list[Record]:
+    """Records of CSV (or TSV) text."""
+    return implementation().loads(text, skip_bad=skip_bad)
+
+
+def dumps(
+    records: Iterable[Record], *, decisions: Mapping | None = None, implementation: type[CsvWriter] = CsvWriter
+) -> str:
+    """CSV (or TSV) text of ``records`` and their ``decisions`` (record id -> decision)."""
+    return implementation().formats(records, decisions)
+
+
+def dump(
+    records: Iterable[Record],
+    path_or_file: PathOrFile,
+    *,
+    decisions: Mapping | None = None,
+    implementation: type[CsvWriter] = CsvWriter,
+) -> None:
+    """Write ``records`` (and ``decisions``) as CSV or TSV (UTF-8 with BOM) or XLSX."""
+    if issubclass(implementation, XlsxWriter):
+        implementation().write(records, path_or_file, decisions)
+    else:
+        text = dumps(records, decisions=decisions, implementation=implementation)
+        write_target(path_or_file, text, encoding="utf-8-sig")  # the BOM makes Excel read UTF-8

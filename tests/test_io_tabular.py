@@ -1,0 +1,147 @@
+"""CSV / TSV / XLSX: column names, labels, formula escaping, writer round trips."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from ldnscreen.io import ReadError, read_file, tabular, write_file
+from ldnscreen.records import Provenance, Record
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def test_csv_columns_labels_and_source_ids():
+    trial, formula, dash, bare = read_file(DATA / "records.csv").records
+    assert trial.labels == {"label_included": 1, "label_abstract_screening": 1}
+    assert trial.year == 2021 and trial.doi == "10.1093/pm/pnaa901"  # "2021.0", resolver prefix dropped
+    assert trial.authors == ("Younger, Jarred", "Noor, Noorulain")
+    assert "\nSecond paragraph" in trial.abstract and '""' not in trial.abstract
+    assert [r.provenance[0].source_id for r in (trial, formula, dash, bare)] == ["101", "102", "103", "104"]
+    assert formula.labels == {"label_included": 0, "label_abstract_screening": 1}
+    assert bare.labels == {} and bare.year is None
+
+
+def test_other_column_names():
+    crps, other = read_file(DATA / "records.tsv").records
+    assert (crps.year, crps.doi, crps.pmid, crps.labels) == (2019, "10.1000/crps.1", "39000020", {"label_included": 1})
+    assert other.labels == {"label_included": 0}
+    [scopus] = read_file(DATA / "scopus.csv").records
+    assert scopus.authors[0] == "Younger, Jarred"  # "Author full names" without Scopus author ids
+    assert scopus.provenance[0].source_id == "2-s2.0-85100000001"
+    assert "female" in scopus.keywords and "Fibromyalgia" in scopus.keywords  # author + index keywords
+    crohn, alcohol = read_file(DATA / "records.xlsx").records
+    assert crohn.pmid == "39000030" and crohn.year == 2007 and crohn.labels == {"label_included": 1}
+    assert alcohol.year == 1999
+
+
+def test_missing_title_column_lists_the_columns_found():
+    with pytest.raises(ReadError) as info:
+        read_file(DATA / "no_title.csv")
+    assert str(info.value) == (
+        "no_title.csv, line 1: no title column (expected one of title, Title, TI, primary_title); "
+        "columns found: record_id, Article Name, Summary, year"
+    )
+
+
+def test_row_without_title_is_a_bad_record():
+    text = "title,abstract\nfirst,a\n,orphan abstract\nthird,c\n"
+    with pytest.raises(ReadError, match=r"^<string>, line 3: record 2 has no title$"):
+        tabular.loads(text)
+    assert [r.title for r in tabular.loads(text, skip_bad=True)] == ["first", "third"]
+
+
+DANGEROUS = ["=1+2", "+SUM(A1:A2)", "-2+3", "@cmd", '=HYPERLINK("http://evil.example","x")']
+
+
+def _dangerous_records() -> list[Record]:
+    return [Record(title=value, abstract=value, journal=value) for value in DANGEROUS]
+
+
+def test_csv_cells_that_would_run_as_formulas_are_escaped(tmp_path):
+    path = tmp_path / "out.csv"
+    records = _dangerous_records()
+    write_file(records, path, decisions={records[0].id: {"label": "exclude", "reason": "=cmd|' /C calc'!A0"}})
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row, value in zip(rows, DANGEROUS):
+        assert row["title"] == "'" + value and row["journal"] == "'" + value
+    assert rows[0]["reason"].startswith("'=")
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
+    back = read_file(path).records
+    assert [r.title for r in back] == DANGEROUS  # the reader removes the escape again
+
+
+def test_xlsx_cells_are_strings_never_formulas(tmp_path):
+    path = tmp_path / "out.xlsx"
+    write_file(_dangerous_records(), path)
+    sheet = load_workbook(path).worksheets[0]
+    titles = [row[1] for row in sheet.iter_rows(min_row=2)]
+    assert [c.data_type for c in titles] == ["s"] * len(DANGEROUS)
+    assert [c.value for c in titles] == ["'" + v for v in DANGEROUS]
+    assert [r.title for r in read_file(path).records] == DANGEROUS
+
+
+def _screened() -> tuple[list[Record], dict]:
+    records = [
+        Record(title="LDN for fibromyalgia", abstract="Crossover trial.", authors=("Younger, Jarred", "Noor, N"),
+               year=2013, journal="Arthritis Rheum", doi="10.1002/art.37734", pmid="23359310",
+               keywords=("fibromyalgia", "naltrexone"), language="eng", publication_types=("Clinical Trial",),
+               provenance=(Provenance("pubmed", "a.nbib", 0, "23359310"), Provenance("embase", "b.ris", 4, "L1")),
+               labels={"label_included": 1}),
+        Record(title="Naltrexone in rats", year=2010, labels={"label_included": 0, "label_abstract_screening": 1}),
+        Record(title="Not yet screened, with a comma, and \"quotes\"", abstract="Two\nlines"),
+    ]
+    decisions = {
+        records[0].id: {"label": "include", "stage": "title-abstract", "reviewer": "JB", "note": "key trial"},
+        records[1].id: {"label": "exclude", "reason": "animal model", "stage": "full-text", "reviewer": "JB"},
+    }
+    return records, decisions
+
+
+@pytest.mark.parametrize("extension", [".csv", ".tsv", ".xlsx"])
+def test_writer_round_trip(tmp_path, extension):
+    records, decisions = _screened()
+    path = tmp_path / f"screened{extension}"
+    write_file(records, path, decisions=decisions)
+    back = read_file(path).records
+    for original, copy in zip(records, back, strict=True):
+        assert copy.id == original.id
+        for field in ("title", "abstract", "authors", "year", "journal", "doi", "pmid", "keywords", "language",
+                      "publication_types", "labels"):
+            assert getattr(copy, field) == getattr(original, field), field
+        assert copy.provenance[0].source_id == original.id  # the record_id column
+
+
+def test_csv_writer_columns_hold_decisions(tmp_path):
+    records, decisions = _screened()
+    path = tmp_path / "screened.csv"
+    write_file(records, path, decisions=decisions)
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[:4] == ["record_id", "title", "abstract", "authors"]
+    assert rows[0]["databases"] == "pubmed; embase" and rows[0]["source_ids"] == "23359310; L1"
+    assert (rows[1]["decision"], rows[1]["reason"], rows[1]["stage"]) == ("exclude", "animal model", "full-text")
+    assert rows[0]["note"] == "key trial" and rows[2]["decision"] == ""
+    assert rows[1]["label_abstract_screening"] == "1" and rows[0]["label_abstract_screening"] == ""
+
+
+def test_escape_helpers_are_inverse():
+    for value in DANGEROUS + ["plain", "'quoted'", "", "'"]:
+        assert tabular.unescape_formula(tabular.escape_formula(value)) == value
+
+
+def test_truncated_csv_is_a_read_error_naming_the_line():
+    text = 'title,abstract\nA,"two\nlines"\nB,"an abstract cut off by a trunc'
+    with pytest.raises(ReadError, match=r"^<string>, line 4: record 2 has a quoted field that is never closed"):
+        tabular.loads(text)
+    assert [r.title for r in tabular.loads(text, skip_bad=True)] == ["A"]
+
+
+def test_line_numbers_count_multiline_cells():
+    text = 'title,abstract\nA,"one\ntwo\nthree"\n,"no title"\n'
+    with pytest.raises(ReadError, match=r"^<string>, line 5: record 2 has no title"):
+        tabular.loads(text)
