@@ -76,13 +76,14 @@ def import_(
     files: list[Path] = typer.Argument(..., help="Exports: MEDLINE (.nbib/.txt), PubMed XML, RIS, Web of Science, CSV/TSV/XLSX."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good records of a file with some bad ones, and report the bad."),
     format: Optional[str] = typer.Option(None, "--format", help="Force the format instead of detecting it."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding when the file is not UTF-8 (e.g. latin-1, utf-16-le)."),
 ) -> None:
     """Import search exports into a review (re-importing a file adds nothing)."""
     from .commands import import_exports
     from .report import print_import
 
     with _open(review) as store, _clear_errors():
-        report = import_exports(store, files, skip_bad=skip_bad, format=format)
+        report = import_exports(store, files, skip_bad=skip_bad, format=format, encoding=encoding)
         print_import(console, report)
 
 

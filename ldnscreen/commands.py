@@ -86,14 +86,15 @@ def init_review(name: str | Path, criteria: str | Path | None = None) -> ReviewS
 
 
 def import_exports(
-    store: ReviewStore, paths: Sequence[str | Path], *, skip_bad: bool = False, format: str | None = None
+    store: ReviewStore, paths: Sequence[str | Path], *, skip_bad: bool = False, format: str | None = None,
+    encoding: str | None = None,
 ) -> ImportReport:
     """Import export files one by one; each file is one transaction.
 
     A file that cannot be read stops the import with :class:`ldnscreen.io.ReadError`;
     the files imported before it stay imported and nothing of the bad file is stored.
     """
-    return ImportReport(tuple(store.import_file(p, format=format, skip_bad=skip_bad) for p in paths))
+    return ImportReport(tuple(store.import_file(p, format=format, skip_bad=skip_bad, encoding=encoding) for p in paths))
 
 
 def plan_dedupe(store: ReviewStore, *, progress: bool = False) -> DuplicatePlan:

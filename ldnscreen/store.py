@@ -479,7 +479,8 @@ class ReviewStore:
         return ImportSummary(file_name, format, database, len(records), len(new_rows),
                              len(records) - len(new_rows), len(skipped), False, tuple(skipped))
 
-    def import_file(self, path: str | Path, *, format: str | None = None, skip_bad: bool = False) -> ImportSummary:
+    def import_file(self, path: str | Path, *, format: str | None = None, skip_bad: bool = False,
+                    encoding: str | None = None) -> ImportSummary:
         """Read one export with :func:`ldnscreen.io.read_file` and add its records.
 
         Raises :class:`ldnscreen.io.ReadError` (and changes nothing) when the
@@ -496,7 +497,7 @@ class ReviewStore:
         if self._db.execute("SELECT 1 FROM files WHERE sha256 = :s", {"s": sha}).fetchone():
             n = self._db.execute("SELECT n_records FROM files WHERE sha256 = :s", {"s": sha}).fetchone()[0]
             return ImportSummary(path.name, "", "", n, 0, n, 0, True)
-        result = read_file(path, format=format, skip_bad=skip_bad)
+        result = read_file(path, format=format, skip_bad=skip_bad, encoding=encoding)
         return self.add_records(
             result.records,
             file_name=path.name,
