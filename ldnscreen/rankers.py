@@ -1,0 +1,553 @@
+"""Ranking: the inclusion classifier and the active-learning loop.
+
+:class:`InclusionClassifier` is a scikit-learn classifier (logistic
+regression with class weighting for reviews where 1-5 % of records are
+included). :class:`ActiveLearner` holds one review's feature matrix and
+labels, retrains as decisions arrive and says which record to screen next;
+:func:`rank` is the same thing without state, for callers that keep their own.
+
+Retraining rule (``retrain_every="auto"``)
+------------------------------------------
+One retrain-and-rank step costs time proportional to the number of
+records (scoring is a sparse matrix-vector product; training only sees the
+labelled rows). The classifier is therefore retrained after every decision
+while there are at most 100 labels or at most 100,000 records; beyond that,
+every ``k = min(ceil(n_records / 100,000), ceil(n_labels / 100))``
+decisions, so a 1,000,000-record review retrains every 10 decisions once
+1,000 records are labelled. An integer ``retrain_every`` fixes ``k``.
+
+Cold start
+----------
+Until both an inclusion and an exclusion are labelled, records are ordered by
+the criteria prior (:class:`~ldnscreen.prior.CriteriaPrior`) when one is
+given, otherwise by a seeded random order. After that the score is
+``w * prior + (1 - w) * p(included)`` with ``w = k / (k + n_labels)``
+(``prior_strength`` = k) so the classifier takes over as labels grow.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ldnscreen.criteria import Criteria
+from ldnscreen.features import TextFeatures
+from ldnscreen.prior import CriteriaPrior
+from ldnscreen.query import query as run_query
+from ldnscreen.query import ranked, resolve_rng
+from ldnscreen.records import Record
+
+__all__ = ["InclusionClassifier", "ActiveLearner", "rank", "retrain_interval"]
+
+
+class InclusionClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic regression for screening, weighted for rare inclusions.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse regularisation strength.
+    class_weight : "balanced", dict or None, default="balanced"
+        Class weights; ``"balanced"`` weighs each class by the inverse of its
+        frequency, so 2 % inclusions weigh as much as 98 % exclusions.
+    solver : str, default="liblinear"
+        Solver of :class:`sklearn.linear_model.LogisticRegression`.
+    max_iter : int, default=1000
+        Iteration limit.
+    random_state : int, RandomState or None, default=None
+        Used by the liblinear solver's coordinate order.
+
+    Attributes
+    ----------
+    model_ : LogisticRegression
+        The fitted model.
+    classes_ : ndarray
+        Class labels.
+    coef_, intercept_ : ndarray
+        Coefficients of the fitted model.
+
+    Examples
+    --------
+    >>> from ldnscreen.features import TextFeatures
+    >>> docs = ["naltrexone fibromyalgia trial", "naltrexone crps case", "rats opioid", "mice opioid"]
+    >>> X = TextFeatures(min_df=1).fit_transform(docs)
+    >>> clf = InclusionClassifier().fit(X, [1, 1, 0, 0])
+    >>> clf.predict(X).tolist()
+    [1, 1, 0, 0]
+    >>> bool(clf.predict_proba(X)[0, 1] > 0.5)
+    True
+    """
+
+    def __init__(self, C: float = 1.0, class_weight="balanced", solver: str = "liblinear", max_iter: int = 1000, random_state=None):
+        self.C = C
+        self.class_weight = class_weight
+        self.solver = solver
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None) -> "InclusionClassifier":
+        """Fit on a (sparse) feature matrix and 0/1 labels; returns ``self``."""
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32))
+        check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y")
+        if y_type != "binary":
+            raise ValueError(f"Only binary classification is supported. The type of the target is {y_type}.")
+        if np.unique(y).size < 2:
+            raise ValueError(
+                f"InclusionClassifier needs both an inclusion and an exclusion; the data contains only one class: {y[0]!r}"
+            )
+        self.model_ = LogisticRegression(
+            C=self.C,
+            class_weight=self.class_weight,
+            solver=self.solver,
+            max_iter=self.max_iter,
+            random_state=self.random_state,
+        ).fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.model_.classes_
+        self.coef_ = self.model_.coef_
+        self.intercept_ = self.model_.intercept_
+        self.n_iter_ = self.model_.n_iter_
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        """Signed distance to the decision boundary (log-odds of inclusion for two classes)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False)
+        return self.model_.decision_function(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False)
+        return self.model_.predict_proba(X)
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False)
+        return self.model_.predict(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_class = False  # screening is include/exclude
+        return tags
+
+
+_THREADPOOLS = None
+
+
+def _single_threaded():
+    """Context limiting BLAS/OpenMP pools to one thread.
+
+    A retrain on a few hundred labelled rows is tiny; OpenBLAS threads
+    spinning up for it made one step 10-20x slower on a shared 2-core machine
+    (``benchmarks/RANKER_NOTES.md``).
+    """
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1)
+
+
+def retrain_interval(n_records: int, n_labels: int) -> int:
+    """Decisions between retrains under ``retrain_every="auto"`` (see the module docstring).
+
+    Examples
+    --------
+    >>> retrain_interval(5_000, 900), retrain_interval(1_000_000, 50), retrain_interval(1_000_000, 450)
+    (1, 1, 5)
+    """
+    if n_labels <= 100 or n_records <= 100_000:
+        return 1
+    return max(1, min(math.ceil(n_records / 100_000), math.ceil(n_labels / 100)))
+
+
+class ActiveLearner:
+    """One review's active-learning loop: features, labels, retraining and the next record.
+
+    Parameters
+    ----------
+    features : TextFeatures or None, default=None
+        Unfitted feature extractor (cloned); ``None`` = ``TextFeatures()``.
+    classifier : classifier or None, default=None
+        Unfitted scikit-learn classifier with ``predict_proba`` (cloned for
+        each retrain); ``None`` = ``InclusionClassifier()``.
+    query : str or callable, default="max"
+        Query strategy, see :mod:`ldnscreen.query`.
+    prior : CriteriaPrior, Criteria or None, default=None
+        Cold-start prior, computed in :meth:`fit_features`; or call
+        :meth:`set_prior_scores`.
+    retrain_every : "auto" or int, default="auto"
+        Decisions between retrains (see :func:`retrain_interval`).
+    random_state : int, Generator, RandomState or None, default=None
+        Seed for the tie-breaking order, the no-criteria cold start and the
+        mixed strategy; resolved once.
+    prior_strength : float, default=10.0
+        ``k`` in the prior weight ``k / (k + n_labels)``.
+    query_options : dict or None, default=None
+        Extra options for the query strategy (``share``, ``explore``).
+
+    Attributes
+    ----------
+    X_ : scipy.sparse.csr_matrix
+        Feature matrix of all records.
+    features_ : TextFeatures or None
+        The fitted features (``None`` after ``set_matrix(X)`` without them).
+    labels_ : numpy.ndarray of int8
+        1 included, 0 excluded, -1 not labelled.
+    classifier_ : classifier or None
+        The last fitted classifier (``None`` until both classes are labelled).
+    coef_ : numpy.ndarray or None
+        Its weight per feature when it is linear (used for scoring and
+        :meth:`top_terms`).
+    prior_scores_, model_scores_ : numpy.ndarray or None
+        Prior and classifier scores; :meth:`scores` blends them.
+    tiebreak_ : numpy.ndarray
+        Seeded random key per record that orders equal scores.
+
+    Examples
+    --------
+    >>> docs = ["low-dose naltrexone fibromyalgia trial", "naltrexone crps case report",
+    ...         "opioid use in rats", "mice and morphine", "low-dose naltrexone pain pilot",
+    ...         "statins in rats"]
+    >>> learner = ActiveLearner(features=TextFeatures(min_df=1), random_state=0)
+    >>> learner = learner.fit_features(docs)
+    >>> learner.label(0, 1)
+    >>> learner.label(2, 0)
+    >>> learner.next(n=2)
+    [4, 1]
+    >>> [term for term, weight in learner.top_terms(4, k=3)]
+    ['dose', 'dose naltrexone', 'low']
+    """
+
+    def __init__(
+        self,
+        features: TextFeatures | None = None,
+        classifier=None,
+        query="max",
+        prior: CriteriaPrior | Criteria | None = None,
+        retrain_every="auto",
+        random_state=None,
+        prior_strength: float = 10.0,
+        query_options: Mapping | None = None,
+    ):
+        self.features = features
+        self.classifier = classifier
+        self.query = query
+        self.prior = prior
+        self.retrain_every = retrain_every
+        self.random_state = random_state
+        self.prior_strength = prior_strength
+        self.query_options = query_options
+        self.X_ = None
+
+    # ------------------------------------------------------------------ setup
+    def fit_features(self, records: Sequence[Record | str]) -> "ActiveLearner":
+        """Fit the feature extractor on ``records`` and compute the prior, if any; returns ``self``."""
+        records = list(records)
+        self.features_ = clone(self.features) if self.features is not None else TextFeatures()
+        X = self.features_.fit_transform(records)
+        self._start(X)
+        prior = CriteriaPrior(self.prior) if isinstance(self.prior, Criteria) else self.prior
+        if prior is not None:
+            self.prior_vector_ = prior.query_vector(self.features_)
+            self.set_prior_scores(prior.scores(records, X, self.features_))
+        return self
+
+    def set_matrix(self, X, features: TextFeatures | None = None, records: Sequence[Record | str] | None = None) -> "ActiveLearner":
+        """Use a precomputed (cached) feature matrix; returns ``self``.
+
+        Parameters
+        ----------
+        X : sparse matrix of shape (n_records, n_features)
+            E.g. from :func:`ldnscreen.features.load_matrix`.
+        features : TextFeatures, optional
+            The fitted features that produced ``X`` (e.g. from
+            :meth:`TextFeatures.from_bytes`); needed for :meth:`top_terms`
+            and for the criteria prior.
+        records : sequence of Record or str, optional
+            The records of ``X``; with ``features`` and a ``prior``, the prior
+            scores are computed as in :meth:`fit_features`. Otherwise pass
+            them to :meth:`set_prior_scores`.
+        """
+        self.features_ = features
+        self._start(X)
+        prior = CriteriaPrior(self.prior) if isinstance(self.prior, Criteria) else self.prior
+        if features is not None and prior is not None:
+            self.prior_vector_ = prior.query_vector(features)
+            if records is not None:
+                self.set_prior_scores(prior.scores(list(records), self.X_, features))
+        return self
+
+    def _start(self, X) -> None:
+        X = sp.csr_matrix(X)
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float32)
+        n = X.shape[0]
+        self.X_ = X
+        self.rng_ = resolve_rng(self.random_state)
+        self.tiebreak_ = self.rng_.permutation(n)
+        self.labels_ = np.full(n, -1, dtype=np.int8)
+        self.prior_scores_ = None
+        self.prior_vector_ = None
+        self.classifier_ = None
+        self.coef_ = None
+        self.model_scores_ = None
+        self.n_labels_at_fit_ = 0
+        self._changes_since_fit = 0
+        self._names = None
+        if self.classifier is not None and not hasattr(self.classifier, "predict_proba"):
+            raise ValueError(f"classifier {type(self.classifier).__name__} has no predict_proba")
+
+    def _check_started(self) -> None:
+        if self.X_ is None:
+            raise RuntimeError("call fit_features(records) or set_matrix(X) first")
+
+    def set_prior_scores(self, prior_scores) -> "ActiveLearner":
+        """Cold-start scores in [0, 1], one per record (e.g. :meth:`CriteriaPrior.scores`)."""
+        self._check_started()
+        prior_scores = np.asarray(prior_scores, dtype=np.float64).ravel()
+        if prior_scores.shape[0] != self.X_.shape[0]:
+            raise ValueError(f"{prior_scores.shape[0]} prior scores for {self.X_.shape[0]} records")
+        self.prior_scores_ = prior_scores
+        return self
+
+    # ------------------------------------------------------------------ labels
+    def _index(self, index) -> int:
+        index = int(index)
+        if not 0 <= index < self.X_.shape[0]:
+            raise IndexError(f"record index {index} out of range 0..{self.X_.shape[0] - 1}")
+        return index
+
+    def label(self, index: int, y: int) -> None:
+        """Record a decision: ``y=1`` included, ``y=0`` excluded (relabelling replaces)."""
+        self._check_started()
+        index = self._index(index)
+        if y not in (0, 1):
+            raise ValueError(f"label must be 0 or 1, got {y!r}")
+        if self.labels_[index] != y:
+            self.labels_[index] = int(y)
+            self._changes_since_fit += 1
+
+    def unlabel(self, index: int) -> None:
+        """Undo the decision on one record (it returns to the queue)."""
+        self._check_started()
+        index = self._index(index)
+        if self.labels_[index] != -1:
+            self.labels_[index] = -1
+            self._changes_since_fit += 1
+
+    @property
+    def n_labels(self) -> int:
+        """Number of labelled records."""
+        self._check_started()
+        return int((self.labels_ >= 0).sum())
+
+    @property
+    def labels(self) -> dict[int, int]:
+        """Current labels as ``{index: 0 or 1}``."""
+        self._check_started()
+        labelled = np.flatnonzero(self.labels_ >= 0)
+        return {int(i): int(self.labels_[i]) for i in labelled}
+
+    @property
+    def unlabeled_mask(self) -> np.ndarray:
+        """``True`` for records not yet labelled."""
+        self._check_started()
+        return self.labels_ < 0
+
+    # ------------------------------------------------------------------ training
+    def _interval(self) -> int:
+        if self.retrain_every == "auto":
+            return retrain_interval(self.X_.shape[0], self.n_labels)
+        interval = int(self.retrain_every)
+        if interval < 1:
+            raise ValueError(f"retrain_every must be 'auto' or a positive int, got {self.retrain_every!r}")
+        return interval
+
+    def _both_classes(self) -> bool:
+        return bool((self.labels_ == 1).any() and (self.labels_ == 0).any())
+
+    def retrain_due(self) -> bool:
+        """Whether :meth:`next` would retrain now."""
+        self._check_started()
+        if not self._both_classes():
+            return False
+        if self.classifier_ is None:
+            return True
+        return self._changes_since_fit >= self._interval()
+
+    def retrain(self) -> None:
+        """Fit the classifier on the current labels and rescore every record now."""
+        self._check_started()
+        self._changes_since_fit = 0
+        if not self._both_classes():
+            self.classifier_ = None
+            self.coef_ = None
+            self.model_scores_ = None
+            return
+        with _single_threaded():
+            self._fit_and_score()
+
+    def _fit_and_score(self) -> None:
+        labelled = np.flatnonzero(self.labels_ >= 0)
+        classifier = clone(self.classifier) if self.classifier is not None else InclusionClassifier()
+        X_labelled, y_labelled = self.X_[labelled], self.labels_[labelled].astype(np.int64)
+        self.n_labels_at_fit_ = labelled.size
+        if type(classifier) is InclusionClassifier:
+            # An L2-penalised logistic regression gives exactly 0 to a feature that is 0 in
+            # every training row, so train on the columns the labelled records use (a few
+            # 10,000s instead of up to millions: 2-4x faster) and put the weights back.
+            columns = np.unique(X_labelled.indices)
+            classifier.fit(X_labelled[:, columns], y_labelled)
+            coef = np.zeros(self.X_.shape[1], dtype=self.X_.dtype)
+            coef[columns] = classifier.coef_.ravel()
+            self.coef_ = coef
+        else:
+            classifier.fit(X_labelled, y_labelled)
+            linear = hasattr(classifier, "coef_") and np.ndim(classifier.coef_) == 2 and classifier.coef_.shape[0] == 1
+            self.coef_ = np.asarray(classifier.coef_, dtype=self.X_.dtype).ravel() if linear else None
+        self.classifier_ = classifier
+        positive = int(np.flatnonzero(classifier.classes_ == 1)[0])
+        if self.coef_ is not None:
+            # linear fast path: one sparse matrix-vector product, no input re-validation;
+            # coefficients in the matrix's dtype, else scipy copies the whole float32
+            # matrix to float64 on every step (12x slower, +8 bytes per stored value)
+            margin = np.asarray(self.X_ @ self.coef_, dtype=np.float64) + float(np.ravel(classifier.intercept_)[0])
+            self.model_scores_ = expit(margin if positive == 1 else -margin)
+        else:
+            self.model_scores_ = classifier.predict_proba(self.X_)[:, positive]
+
+    # ------------------------------------------------------------------ ranking
+    def scores(self) -> np.ndarray:
+        """Current inclusion scores in [0, 1] for all records (retrains first if due).
+
+        Before both classes are labelled: the prior, or 0.5 everywhere
+        without one (the seeded tie-break order then decides).
+        """
+        self._check_started()
+        if self.retrain_due():
+            self.retrain()
+        if self.model_scores_ is None or not self._both_classes():
+            if self.prior_scores_ is not None:
+                return self.prior_scores_.copy()
+            return np.full(self.X_.shape[0], 0.5)
+        if self.prior_scores_ is None:
+            return self.model_scores_.copy()
+        weight = self.prior_strength / (self.prior_strength + self.n_labels)
+        return weight * self.prior_scores_ + (1.0 - weight) * self.model_scores_
+
+    def next(self, n: int = 1) -> list[int]:
+        """The next ``n`` unlabelled record indices to screen (retrains first if due)."""
+        scores = self.scores()
+        options = dict(self.query_options or {})
+        picks = run_query(scores, self.labels_ < 0, self.query, n, self.rng_, tiebreak=self.tiebreak_, **options)
+        return [int(i) for i in picks]
+
+    def ranking(self) -> np.ndarray:
+        """All unlabelled record indices, highest score first (ties in the seeded order)."""
+        scores = self.scores()
+        return ranked(scores, np.flatnonzero(self.labels_ < 0), None, self.tiebreak_)
+
+    def top_terms(self, index: int, k: int = 5) -> list[tuple[str, float]]:
+        """The terms that pushed this record up most, with their contribution.
+
+        With a trained classifier the contribution of a term is its
+        coefficient times the record's TF-IDF value; before that, its weight
+        in the criteria document times the TF-IDF value. Title-field terms are
+        merged with the same term of the whole text.
+
+        Returns
+        -------
+        list of (str, float)
+            Up to ``k`` terms with positive contribution, largest first;
+            empty when no term names are known (``set_matrix`` without
+            features) or nothing pushed the record up.
+        """
+        self._check_started()
+        index = self._index(index)
+        if self.features_ is None:
+            return []
+        if self.retrain_due():
+            self.retrain()
+        row = self.X_[index]
+        if self.classifier_ is not None and self.coef_ is not None:
+            weights = self.coef_.astype(np.float64)
+            if self.classifier_.classes_[-1] != 1:
+                weights = -weights
+        elif self.prior_vector_ is not None:
+            weights = np.asarray(self.prior_vector_.toarray(), dtype=np.float64).ravel()
+        else:
+            return []
+        contributions = row.data.astype(np.float64) * weights[row.indices]
+        if self._names is None:
+            self._names = self.features_.get_feature_names_out()
+        merged: dict[str, float] = {}
+        for column, value in zip(row.indices, contributions):
+            if value > 0:
+                name = str(self._names[column]).removeprefix("title:")
+                merged[name] = merged.get(name, 0.0) + float(value)
+        return sorted(merged.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+
+def rank(
+    records: Sequence[Record | str],
+    labels: Mapping[int | str, int],
+    criteria: Criteria | None = None,
+    random_state=None,
+    **learner_options,
+) -> np.ndarray:
+    """Unlabelled records in the order to screen them, without keeping state.
+
+    Parameters
+    ----------
+    records : sequence of Record or str
+        All records of the review.
+    labels : mapping of int or str to int
+        Decisions so far, keyed by record index or :attr:`Record.id`;
+        1 included, 0 excluded.
+    criteria : Criteria or None, default=None
+        Enables the criteria prior.
+    random_state : int or None, default=None
+        Seed of the tie-breaking order.
+    **learner_options
+        Passed to :class:`ActiveLearner`.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Indices of the unlabelled records, highest priority first.
+
+    Raises
+    ------
+    KeyError
+        For a label key that is neither an index nor a record id.
+
+    Examples
+    --------
+    >>> docs = ["naltrexone fibromyalgia", "opioids in rats", "naltrexone for crps", "rats and mice"]
+    >>> rank(docs, {0: 1, 1: 0}, features=TextFeatures(min_df=1), random_state=0).tolist()
+    [2, 3]
+    """
+    records = list(records)
+    ids = {r.id: i for i, r in enumerate(records) if isinstance(r, Record)}
+    learner = ActiveLearner(prior=criteria, random_state=random_state, **learner_options)
+    learner.fit_features(records)
+    for key, y in labels.items():
+        if isinstance(key, str):
+            if key not in ids:
+                raise KeyError(f"no record with id {key!r}")
+            key = ids[key]
+        learner.label(key, int(y))
+    return learner.ranking()
