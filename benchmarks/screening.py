@@ -1,0 +1,331 @@
+"""Screening benchmark: ldnscreen's simulation side by side with ASReview's.
+
+For every dataset in a folder (``record_id,title,abstract,label_included
+[,label_abstract_screening,keywords...]``), every label level present and
+every seed, the same prior records (drawn by :func:`ldnscreen.simulate.draw_priors`
+from the seed) are given to ldnscreen and, with ``--peer asreview``, to
+``asreview simulate`` (see ``benchmarks/asreview_runner.py``). Both orders are
+scored by :mod:`ldnscreen.metrics` (priors excluded); every run is appended
+to ``runs.csv`` in the output folder as soon as it finishes, and a rerun with
+the same ``--out`` skips the runs already there. One table is printed at the
+end: mean ± sd over seeds per dataset, label and tool, with the ratios
+ldnscreen / ASReview (first ``--peer-model``) for WSS@95 and wall time.
+
+Examples::
+
+    nice -n 10 .venv/bin/python benchmarks/screening.py --quick
+    nice -n 10 .venv/bin/python benchmarks/screening.py --peer asreview \\
+        --peer-model elas_u4 --labels label_included --seeds 5 --out benchmarks/.work/full
+
+Wall time of ldnscreen is measured in process (features + active-learning
+loop); ASReview's is the wall time of its ``asreview simulate`` process (which
+includes its start-up, ~2 s, and writing its project file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+DEFAULT_DATA = ROOT.parent / "shared" / "corpora" / "screening"
+LABELS = ("label_included", "label_abstract_screening")
+METRICS = ("wss_95", "wss_100", "rrf_10", "rrf_25", "atd", "loss", "records_to_95_recall")
+FIELDS = ["dataset", "label", "seed", "tool", "model", "n_records", "n_relevant", "n_priors",
+          "prior_rows", *METRICS, "wall_seconds", "cpu_seconds", "peak_memory_mb", "n_screened"]
+QUICK_DATASETS = ("cohen2006_antihistamines", "cohen2006_urinaryincontinence", "cohen2006_nsaids")
+
+
+def _parse_seeds(text: str) -> list[int]:
+    if "," in text or "-" in text.strip("-"):
+        seeds: list[int] = []
+        for part in text.split(","):
+            if "-" in part:
+                a, b = part.split("-")
+                seeds += list(range(int(a), int(b) + 1))
+            elif part:
+                seeds.append(int(part))
+        return seeds
+    return list(range(int(text)))
+
+
+def _batch(text: str):
+    return text if text == "auto" else int(text)
+
+
+def build_learner(params: dict | None):
+    """An ActiveLearner from ``{"features": {...}, "classifier": {...}, "learner": {...}}``."""
+    if not params:
+        return None
+    from ldnscreen.features import TextFeatures
+    from ldnscreen.rankers import ActiveLearner, InclusionClassifier
+
+    features = TextFeatures(**params["features"]) if "features" in params else None
+    classifier_params = dict(params.get("classifier", {}))
+    if isinstance(classifier_params.get("class_weight"), dict):  # JSON keys are strings
+        classifier_params["class_weight"] = {int(k): float(v) for k, v in classifier_params["class_weight"].items()}
+    classifier = InclusionClassifier(**classifier_params) if "classifier" in params else None
+    if "logistic_regression" in params:  # a plain sklearn LogisticRegression, e.g. to try dual/tol
+        from sklearn.linear_model import LogisticRegression
+
+        lr_params = dict(params["logistic_regression"])
+        if isinstance(lr_params.get("class_weight"), dict):
+            lr_params["class_weight"] = {int(k): float(v) for k, v in lr_params["class_weight"].items()}
+        classifier = LogisticRegression(**lr_params)
+    return ActiveLearner(features=features, classifier=classifier, **params.get("learner", {}))
+
+
+def read_done(path: Path) -> set[tuple]:
+    if not path.exists():
+        return set()
+    with open(path, newline="") as f:
+        return {(r["dataset"], r["label"], int(r["seed"]), r["tool"], r["model"]) for r in csv.DictReader(f)}
+
+
+def append_row(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def peer_rows(records, label: str, with_keywords: bool) -> list[dict]:
+    rows = []
+    for r in records:
+        abstract = r.abstract or ""
+        if with_keywords and r.keywords:
+            abstract = f"{abstract} {'; '.join(r.keywords)}".strip()
+        rows.append({"title": r.title, "abstract": abstract, label: r.labels[label]})
+    return rows
+
+
+def run_benchmark(args) -> Path:
+    import numpy as np
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sklearn.utils import check_random_state
+
+    from ldnscreen.metrics import screening_metrics
+    from ldnscreen.simulate import draw_priors, load_labelled_records, simulate
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs_path = out / "runs.csv"
+    done = read_done(runs_path)
+    learner_params = json.loads(args.learner) if args.learner else None
+    learner = build_learner(learner_params)
+    (out / "settings.json").write_text(json.dumps(vars(args), indent=2, default=str))
+
+    files = sorted(p for p in Path(args.data_dir).glob("*.csv") if p.name != "MANIFEST.csv")
+    wanted = set(args.datasets.split(",")) if args.datasets else (set(QUICK_DATASETS) if args.quick else None)
+    if wanted:
+        files = [p for p in files if p.stem in wanted]
+    seeds = _parse_seeds(args.seeds)
+    labels = args.labels.split(",")
+    models = args.peer_model.split(",") if args.peer else []
+
+    jobs = []
+    for path in files:
+        records = load_labelled_records(path)
+        for label in labels:
+            subset = [r for r in records if label in r.labels]
+            if not subset:
+                continue
+            for seed in seeds:
+                jobs.append((path, subset, label, seed))
+
+    if args.seed_major:  # every dataset with seed 0 first, then seed 1...: partial runs cover all datasets
+        jobs.sort(key=lambda job: (seeds.index(job[3]), job[0].name, job[2]))
+    total = len(jobs) * (1 + len(models))
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("benchmark", total=total)
+        for path, subset, label, seed in jobs:
+            name = path.stem
+            y = np.array([r.labels[label] for r in subset])
+            priors = draw_priors(y, check_random_state(seed), args.prior_included, args.prior_excluded)
+            base = {"dataset": name, "label": label, "seed": seed, "n_records": len(y),
+                    "n_relevant": int(y.sum()), "n_priors": len(priors),
+                    "prior_rows": " ".join(map(str, priors))}
+            if not args.peer_only and (name, label, seed, "ldnscreen", args.model_name) not in done:
+                bar.update(task, description=f"ldnscreen {name} {label} seed {seed}")
+                result = simulate(subset, label=label, seed=seed, prior_included=args.prior_included,
+                                  prior_excluded=args.prior_excluded, progress=False, learner=learner,
+                                  dataset=name, batch_size=_batch(args.batch_size),
+                                  batch_growth=args.batch_growth)
+                append_row(runs_path, {**base, **result.metrics, "tool": "ldnscreen",
+                                       "model": args.model_name, "wall_seconds": round(result.wall_seconds, 3),
+                                       "cpu_seconds": round(result.cpu_seconds, 3),
+                                       "peak_memory_mb": round(result.peak_memory_mb, 1),
+                                       "n_screened": len(result.record_ids) - result.n_priors})
+            bar.advance(task)
+            for model in models:
+                if (name, label, seed, "asreview", model) in done:
+                    bar.advance(task)
+                    continue
+                from asreview_runner import run_asreview
+
+                bar.update(task, description=f"asreview {model} {name} {label} seed {seed}")
+                try:
+                    run = run_asreview(peer_rows(subset, label, not args.peer_title_abstract_only),
+                                       label, priors, model=model, seed=seed)
+                except RuntimeError as exc:
+                    console.print(f"[red]asreview failed on {name} {label} seed {seed}: {exc}")
+                    bar.advance(task)
+                    continue
+                if sorted(run.order[: run.n_priors]) != sorted(priors):
+                    raise RuntimeError(f"ASReview used other priors: {run.order[:run.n_priors]} vs {priors}")
+                peer_labels = [int(y[i]) for i in run.order[run.n_priors:]]
+                metrics = screening_metrics(peer_labels, len(y) - len(priors), int(y.sum() - y[priors].sum()))
+                append_row(runs_path, {**base, **metrics, "tool": "asreview", "model": model,
+                                       "wall_seconds": round(run.wall_seconds, 3),
+                                       "cpu_seconds": round(run.cpu_seconds, 3), "peak_memory_mb": "",
+                                       "n_screened": len(run.order) - run.n_priors})
+                bar.advance(task)
+    if runs_path.exists():
+        print_table(runs_path, args.model_name, models[0] if models else None, out)
+    return out
+
+
+def _mean_sd(values: list[float], digits: int = 3) -> str:
+    if not values:
+        return ""
+    mean = statistics.fmean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def summarise(runs_path: Path, model_name: str, peer_model: str | None) -> tuple[list[dict], dict]:
+    """Per (dataset, label, tool) means and, for ldnscreen, the ratios to the peer."""
+    with open(runs_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["tool"] == "ldnscreen" and r["model"] != model_name:
+            continue
+        groups.setdefault((r["dataset"], r["label"], r["tool"], r["model"]), []).append(r)
+    if peer_model:  # compare on the seeds both tools have run
+        for (dataset, label, tool, model), runs in list(groups.items()):
+            other = ("asreview", peer_model) if tool == "ldnscreen" else ("ldnscreen", model_name)
+            mate = groups.get((dataset, label, *other))
+            if mate:
+                seeds = {r["seed"] for r in mate}
+                groups[(dataset, label, tool, model)] = [r for r in runs if r["seed"] in seeds]
+    table = []
+    pairs = []
+    for (dataset, label, tool, model), runs in sorted(groups.items()):
+        entry = {"dataset": dataset, "label": label, "tool": f"{tool}:{model}", "seeds": len(runs),
+                 "records": runs[0]["n_records"], "inclusions": runs[0]["n_relevant"]}
+        for m in ("wss_95", "rrf_10", "atd", "loss", "wall_seconds", "cpu_seconds"):
+            vals = [float(r[m]) for r in runs if r.get(m) not in (None, "")]
+            entry[m] = statistics.fmean(vals) if vals else float("nan")
+            entry[m + "_text"] = _mean_sd(vals, 1 if m == "atd" else (2 if m.endswith("seconds") else 3))
+        if tool == "ldnscreen" and peer_model:
+            peer = groups.get((dataset, label, "asreview", peer_model))
+            if peer:
+                common = {r["seed"] for r in runs} & {r["seed"] for r in peer}
+                mine = {r["seed"]: r for r in runs if r["seed"] in common}
+                theirs = {r["seed"]: r for r in peer if r["seed"] in common}
+                w_me = statistics.fmean(float(mine[s]["wss_95"]) for s in common)
+                w_them = statistics.fmean(float(theirs[s]["wss_95"]) for s in common)
+                t_me = statistics.fmean(float(mine[s]["wall_seconds"]) for s in common)
+                t_them = statistics.fmean(float(theirs[s]["wall_seconds"]) for s in common)
+                c_me = statistics.fmean(float(mine[s]["cpu_seconds"] or "nan") for s in common)
+                c_them = statistics.fmean(float(theirs[s]["cpu_seconds"] or "nan") for s in common)
+                entry.update(wss_ratio=w_me / w_them if w_them else float("nan"), wss_diff=w_me - w_them,
+                             time_ratio=t_me / t_them, cpu_ratio=c_me / c_them, n_common=len(common))
+                pairs.append((dataset, label, w_me, w_them, t_me, t_them, c_me, c_them))
+        table.append(entry)
+    overall = {}
+    if pairs:
+        overall = {
+            "pairs": len(pairs),
+            "mean_wss_ldnscreen": statistics.fmean(p[2] for p in pairs),
+            "mean_wss_peer": statistics.fmean(p[3] for p in pairs),
+            "wss_ratio": statistics.fmean(p[2] for p in pairs) / statistics.fmean(p[3] for p in pairs),
+            "mean_wss_diff": statistics.fmean(p[2] - p[3] for p in pairs),
+            "min_wss_diff": min(p[2] - p[3] for p in pairs),
+            "worst_pair": min(pairs, key=lambda p: p[2] - p[3])[:2],
+            "time_ratio_total": sum(p[4] for p in pairs) / sum(p[5] for p in pairs),
+            "max_time_ratio": max(p[4] / p[5] for p in pairs),
+            "cpu_ratio_total": sum(p[6] for p in pairs) / sum(p[7] for p in pairs),
+            "max_cpu_ratio": max(p[6] / p[7] for p in pairs),
+            "datasets_better": sum(p[2] > p[3] for p in pairs),
+        }
+    return table, overall
+
+
+def print_table(runs_path: Path, model_name: str, peer_model: str | None, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table_rows, overall = summarise(runs_path, model_name, peer_model)
+    t = Table(title=f"Screening simulations (mean ± sd over seeds; priors excluded) - {runs_path}")
+    for col in ("dataset", "label", "tool", "n", "records", "incl.", "WSS@95", "RRF@10", "ATD", "loss",
+                "wall s", "cpu s", "WSS ratio", "ΔWSS", "wall ratio", "cpu ratio"):
+        t.add_column(col, justify="left" if col in ("dataset", "label", "tool") else "right")
+    md = ["| dataset | label | tool | seeds | records | incl. | WSS@95 | RRF@10 | ATD | loss | wall s | cpu s |"
+          " WSS ratio | ΔWSS | wall ratio | cpu ratio |", "|" + "---|" * 16]
+    for e in table_rows:
+        cells = [e["dataset"], e["label"].replace("label_", ""), e["tool"], str(e["seeds"]), e["records"],
+                 e["inclusions"], e["wss_95_text"], e["rrf_10_text"], e["atd_text"], e["loss_text"],
+                 e["wall_seconds_text"], e["cpu_seconds_text"],
+                 f"{e['wss_ratio']:.3f}" if "wss_ratio" in e else "",
+                 f"{e['wss_diff']:+.3f}" if "wss_diff" in e else "",
+                 f"{e['time_ratio']:.3f}" if "time_ratio" in e else "",
+                 f"{e['cpu_ratio']:.3f}" if "cpu_ratio" in e else ""]
+        t.add_row(*cells)
+        md.append("| " + " | ".join(cells) + " |")
+    console = Console(width=250)
+    console.print(t)
+    if overall:
+        console.print(json.dumps(overall, indent=1))
+    (out / "table.md").write_text("\n".join(md) + "\n\n" + json.dumps(overall, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="ldnscreen vs ASReview screening simulations.")
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA))
+    parser.add_argument("--datasets", default="", help="comma-separated dataset names (file stems)")
+    parser.add_argument("--seeds", default="5", help="a count (5 = seeds 0-4) or a list/range: 0,3 or 2-4")
+    parser.add_argument("--labels", default=",".join(LABELS))
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_DATASETS)}")
+    parser.add_argument("--peer", choices=["asreview"], default=None)
+    parser.add_argument("--peer-model", default="elas_u4", help="elas_u4,tfidf-logistic")
+    parser.add_argument("--peer-title-abstract-only", action="store_true",
+                        help="give ASReview title and abstract only (default: keywords appended to the "
+                             "abstract, the same text ldnscreen reads)")
+    parser.add_argument("--seed-major", action="store_true", help="all datasets for one seed before the next seed")
+    parser.add_argument("--peer-only", action="store_true", help="run only the peer (reuse ldnscreen runs)")
+    parser.add_argument("--prior-included", type=int, default=1)
+    parser.add_argument("--prior-excluded", type=int, default=1)
+    parser.add_argument("--learner", default="", help='JSON: {"features": {...}, "classifier": {...}, '
+                                                      '"learner": {...}}')
+    parser.add_argument("--batch-size", default="auto", help="records per retrain: auto or a number")
+    parser.add_argument("--batch-growth", type=float, default=0.02, help="auto batch = ceil(growth * labels) "
+                                                                          "after 100 labels")
+    parser.add_argument("--model-name", default="default", help="name of the ldnscreen configuration")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / ".work" / time.strftime("run-%Y%m%d-%H%M%S")))
+    parser.add_argument("--table-only", action="store_true",
+                        help="print the table of the runs already in --out (for --model-name) and exit")
+    args = parser.parse_args(argv)
+    if args.table_only:
+        models = args.peer_model.split(",") if args.peer else []
+        print_table(Path(args.out) / "runs.csv", args.model_name, models[0] if models else None, Path(args.out))
+        return
+    run_benchmark(args)
+
+
+if __name__ == "__main__":
+    main()

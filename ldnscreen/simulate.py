@@ -1,0 +1,492 @@
+"""Simulation mode: replay a fully labelled dataset through the active learner.
+
+A simulation pretends a reviewer screens a dataset whose labels are already
+known. It draws prior records at random (``prior_included`` relevant and
+``prior_excluded`` irrelevant ones, from one random generator resolved once
+from ``seed``), labels them, and then asks :class:`ldnscreen.rankers.ActiveLearner`
+for the next record one at a time, labelling each with its known label, until
+the last relevant record is found (or every record, or ``N`` records). The
+learner retrains after every label while it has few labels, as ASReview does.
+
+The screening order is scored with :mod:`ldnscreen.metrics` (priors excluded)
+and written by :func:`write_outputs` as ``order.csv``, ``metrics.json`` and
+``recall.png``; ``benchmarks/score_order.py`` rescored ``order.csv``
+independently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .metrics import complete_order, screening_metrics
+from .records import Provenance, Record
+
+__all__ = [
+    "SimulationResult",
+    "simulate",
+    "simulate_file",
+    "draw_priors",
+    "batch_schedule",
+    "load_labelled_records",
+    "write_outputs",
+]
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """The outcome of one simulated screening.
+
+    Parameters
+    ----------
+    label : str
+        Label column that was simulated (``label_included``...).
+    seed : int or None
+        Seed of the run.
+    record_ids : tuple of str
+        Every screened record in screening order, priors first; the input's own
+        ``record_id`` when it has one, otherwise its 0-based row number.
+    labels : tuple of int
+        Their labels, in the same order.
+    n_priors : int
+        How many of the first entries are priors.
+    n_records, n_relevant : int
+        Records and relevant records in the whole dataset, priors included.
+    metrics : dict
+        :func:`ldnscreen.metrics.screening_metrics` of the order, priors excluded.
+    wall_seconds : float
+        Time from fitting the features to the last screened record.
+    peak_memory_mb : float
+        Peak resident memory of the process (``ru_maxrss``) after the run.
+    cpu_seconds : float
+        Processor time of the same span (``time.process_time``); on a busy
+        machine a steadier measure of cost than wall time.
+    stopping : dict or None
+        Per stopping rule: where it stopped, its recall and work saved.
+    dataset : str
+        Name of the dataset.
+    settings : dict
+        Learner parameters and simulation options.
+    """
+
+    label: str
+    seed: int | None
+    record_ids: tuple[str, ...]
+    labels: tuple[int, ...]
+    n_priors: int
+    n_records: int
+    n_relevant: int
+    metrics: dict
+    wall_seconds: float
+    peak_memory_mb: float
+    stopping: dict | None = None
+    dataset: str = ""
+    settings: dict = field(default_factory=dict)
+    cpu_seconds: float = float("nan")
+
+    @property
+    def screened_labels(self) -> tuple[int, ...]:
+        """Labels in screening order without the priors."""
+        return self.labels[self.n_priors :]
+
+
+def load_labelled_records(path: str | Path) -> list[Record]:
+    """Records of a labelled file, with ``labels`` and ``provenance[0].source_id``.
+
+    A CSV or TSV file is read row by row keeping *every* row, also one with
+    neither title nor abstract (``cohen2006_aceinhibitors`` has one): a
+    simulation must screen the dataset as published, as ASReview does, so that
+    record counts and metrics stay comparable. Other formats go through
+    :func:`ldnscreen.io.read_file`.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".tsv"):
+        from .io import read_file
+
+        return list(read_file(path).records)
+    records = []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        for row_number, row in enumerate(reader):
+            labels = {
+                k: int(float(v)) for k, v in row.items() if k and k.startswith("label_") and (v or "").strip()
+            }
+            year = (row.get("year") or "").strip()
+            records.append(
+                Record(
+                    title=(row.get("title") or "").strip(),
+                    abstract=(row.get("abstract") or "").strip(),
+                    keywords=tuple(k.strip() for k in (row.get("keywords") or "").split(";") if k.strip()),
+                    pmid=(row.get("pmid") or "").strip(),
+                    year=int(float(year)) if year else None,
+                    provenance=(Provenance("csv", path.name, row_number, (row.get("record_id") or "").strip()),),
+                    labels=labels,
+                )
+            )
+    return records
+
+
+def _source_id(record: Record, index: int) -> str:
+    if record.provenance and record.provenance[0].source_id:
+        return record.provenance[0].source_id
+    return str(index)
+
+
+def draw_priors(y: Sequence[int], random_state, prior_included: int = 1, prior_excluded: int = 1) -> list[int]:
+    """Row indices of the prior records: relevant ones first, then irrelevant ones.
+
+    Parameters
+    ----------
+    y : sequence of int
+        Labels of all records.
+    random_state : numpy.random.RandomState
+        The run's generator (already resolved); this is its first use in
+        :func:`simulate`, so the same seed always gives the same priors.
+    prior_included, prior_excluded : int
+        How many relevant and irrelevant priors to draw.
+
+    Examples
+    --------
+    >>> rng = np.random.RandomState(0)
+    >>> priors = draw_priors([0, 1, 0, 0, 1, 0], rng, 1, 2)
+    >>> len(priors), [int(i) in (1, 4) for i in priors]
+    (3, [True, False, False])
+    """
+    y = np.asarray(y)
+    included, excluded = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    if prior_included > len(included) or prior_excluded > len(excluded):
+        raise ValueError(
+            f"cannot draw {prior_included} relevant and {prior_excluded} irrelevant priors "
+            f"from {len(included)} relevant and {len(excluded)} irrelevant records"
+        )
+    chosen = list(random_state.choice(included, prior_included, replace=False)) if prior_included else []
+    chosen += list(random_state.choice(excluded, prior_excluded, replace=False)) if prior_excluded else []
+    return [int(i) for i in chosen]
+
+
+def batch_schedule(batch_size: str | int, n_labels: int, growth: float = 0.02) -> int:
+    """Records to screen before the next retrain, given the labels so far.
+
+    Examples
+    --------
+    >>> [batch_schedule("auto", n) for n in (2, 100, 101, 500, 2000)]
+    [1, 1, 3, 10, 40]
+    >>> batch_schedule(5, 1000)
+    5
+    """
+    if batch_size == "auto":
+        return 1 if n_labels <= 100 else max(1, math.ceil(growth * n_labels))
+    return max(1, int(batch_size))
+
+
+def _make_learner(learner, random_state):
+    """A fresh learner with the template's constructor parameters.
+
+    ``ActiveLearner`` is not a scikit-learn estimator (no ``get_params``), so
+    the template is copied through its constructor signature instead of
+    ``sklearn.base.clone``.
+    """
+    import inspect
+
+    from .rankers import ActiveLearner
+
+    if learner is None:
+        return ActiveLearner(random_state=random_state)
+    names = [p for p in inspect.signature(type(learner).__init__).parameters if p != "self"]
+    params = {name: getattr(learner, name) for name in names if hasattr(learner, name)}
+    if params.get("random_state") is None:
+        params["random_state"] = random_state
+    return type(learner)(**params)
+
+
+def _describe(learner) -> dict:
+    """Constructor parameters of the learner, as text, for ``metrics.json``."""
+    import inspect
+
+    names = [p for p in inspect.signature(type(learner).__init__).parameters if p != "self"]
+    return {name: repr(getattr(learner, name)) for name in names if name != "random_state" and hasattr(learner, name)}
+
+
+def _evaluate_stopping(spec, screened_labels, n_records, n_relevant) -> dict:
+    try:
+        from .stopping import evaluate_rules, parse_rules
+    except ImportError as exc:  # pragma: no cover - depends on the other module
+        raise RuntimeError("stopping rules need ldnscreen.stopping") from exc
+    rules = parse_rules(spec) if isinstance(spec, str) else spec
+    # After the last relevant record every remaining record is irrelevant, so
+    # completing the order with zeros is exact whenever all relevant were found.
+    full = complete_order(screened_labels, n_records, n_relevant).tolist()
+    return evaluate_rules(full, rules, n_records, n_relevant)
+
+
+def simulate(
+    records: Sequence[Record],
+    label: str = "label_included",
+    seed: int | None = 0,
+    prior_included: int = 1,
+    prior_excluded: int = 1,
+    stop: str | int = "last-relevant",
+    stopping: str | None = None,
+    progress: bool = True,
+    learner=None,
+    dataset: str = "",
+    batch_size: str | int = "auto",
+    batch_growth: float = 0.02,
+) -> SimulationResult:
+    """Simulate screening ``records`` with their known labels.
+
+    Parameters
+    ----------
+    records : sequence of Record
+        Records whose ``labels`` hold ``label``; records without it are left out.
+    label : str, default="label_included"
+        Which label to simulate (``label_abstract_screening`` for the
+        title-abstract decisions).
+    seed : int or None, default=0
+        Seed of the one random generator of the run (priors, then learner).
+    prior_included, prior_excluded : int, default=1
+        Prior records drawn at random and labelled before the first training.
+    stop : {"last-relevant", "all"} or int, default="last-relevant"
+        Stop after the last relevant record, after every record, or after
+        ``stop`` records screened (priors not counted).
+    stopping : str, optional
+        Stopping rules to evaluate on the order, e.g. ``"buscar,knee"``
+        (see :mod:`ldnscreen.stopping`).
+    progress : bool, default=True
+        Show a progress bar on stderr.
+    learner : ActiveLearner, optional
+        Unfitted learner whose constructor parameters to use (a fresh copy
+        is made, so the same template can serve many runs); the default
+        is ``ActiveLearner()``. Its ``random_state`` is set to the run's
+        generator when left at ``None``.
+    dataset : str, default=""
+        Name stored in the result.
+    batch_size : "auto" or int, default="auto"
+        Records screened between two retrains. ``"auto"``: one at a time for
+        the first 100 labels (as ASReview), then ``ceil(batch_growth *
+        labels)`` (see :func:`batch_schedule`).
+    batch_growth : float, default=0.02
+        Growth of the automatic batch with the number of labels.
+
+    Returns
+    -------
+    SimulationResult
+
+    Examples
+    --------
+    >>> recs = [Record(title=f"naltrexone pain trial {i}", labels={"label_included": 1}) for i in range(4)]
+    >>> recs += [Record(title=f"rat liver enzyme study {i}", labels={"label_included": 0}) for i in range(16)]
+    >>> result = simulate(recs, seed=1, progress=False)
+    >>> result.n_priors, result.metrics["n_relevant"], sum(result.screened_labels)
+    (2, 3, 3)
+    """
+    from sklearn.utils import check_random_state
+    from threadpoolctl import threadpool_limits
+
+    records = [r for r in records if label in r.labels]
+    if not records:
+        raise ValueError(f"no record carries the label {label!r}")
+    y = np.array([int(r.labels[label]) for r in records], dtype=np.int64)
+    ids = [_source_id(r, i) for i, r in enumerate(records)]
+    n_records, n_relevant = len(y), int(y.sum())
+
+    rng = check_random_state(seed)
+    priors = draw_priors(y, rng, prior_included, prior_excluded)
+    target_relevant = n_relevant - int(y[priors].sum())
+    n_pool = n_records - len(priors)
+    if stop in ("last-relevant", "all"):
+        budget = n_pool
+    elif isinstance(stop, (int, np.integer)) and stop >= 0:
+        budget = min(int(stop), n_pool)
+    else:
+        raise ValueError(f"stop must be 'last-relevant', 'all' or a number of records, got {stop!r}")
+
+    start, start_cpu = time.perf_counter(), time.process_time()
+    model = _make_learner(learner, rng)
+    order: list[int] = []
+    found = 0
+    bar = _progress_bar(progress, budget, dataset or label)
+    # One small fit per record: BLAS/OpenMP thread pools only add overhead
+    # (up to 7x slower per retrain on a busy 2-core machine).
+    with threadpool_limits(limits=1), bar:
+        model.fit_features(records)
+        for i in priors:
+            model.label(i, int(y[i]))
+        task = bar.add_task("screening", total=budget, found=0, relevant=target_relevant)
+        while len(order) < budget and not (stop == "last-relevant" and found == target_relevant):
+            k = min(batch_schedule(batch_size, len(priors) + len(order), batch_growth), budget - len(order))
+            for i in model.next(n=k):
+                model.label(i, int(y[i]))
+                order.append(int(i))
+                found += int(y[i])
+                bar.update(task, advance=1, found=found)
+                if stop == "last-relevant" and found == target_relevant:
+                    break
+    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+
+    screened = [int(y[i]) for i in order]
+    metrics = screening_metrics(screened, n_pool, target_relevant)
+    stop_result = _evaluate_stopping(stopping, screened, n_pool, target_relevant) if stopping else None
+    full_order = priors + order
+    settings = {
+        "prior_included": prior_included,
+        "prior_excluded": prior_excluded,
+        "stop": stop,
+        "batch_size": batch_size,
+        "batch_growth": batch_growth,
+        "learner": _describe(model),
+    }
+    return SimulationResult(
+        label=label,
+        seed=seed,
+        record_ids=tuple(ids[i] for i in full_order),
+        labels=tuple(int(y[i]) for i in full_order),
+        n_priors=len(priors),
+        n_records=n_records,
+        n_relevant=n_relevant,
+        metrics=metrics,
+        wall_seconds=wall,
+        peak_memory_mb=_peak_memory_mb(),
+        stopping=stop_result,
+        dataset=dataset,
+        settings=settings,
+        cpu_seconds=cpu,
+    )
+
+
+def _peak_memory_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, *args, **kwargs):
+        return 0
+
+    def update(self, *args, **kwargs):
+        pass
+
+
+def _progress_bar(show: bool, total: int, name: str):
+    if not show:
+        return _NoProgress()
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn(f"[bold]{name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("screened, {task.fields[found]}/{task.fields[relevant]} relevant found"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+
+
+def write_outputs(result: SimulationResult, out_dir: str | Path) -> Path:
+    """Write ``order.csv``, ``metrics.json`` and ``recall.png`` into ``out_dir``.
+
+    Returns
+    -------
+    pathlib.Path
+        The output folder.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "order.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["position", "record_id", "label", "is_prior"])
+        for position, (rid, y) in enumerate(zip(result.record_ids, result.labels), start=1):
+            writer.writerow([position, rid, y, int(position <= result.n_priors)])
+    payload: dict[str, Any] = {
+        "dataset": result.dataset,
+        "label": result.label,
+        "seed": result.seed,
+        "n_records": result.n_records,
+        "n_relevant": result.n_relevant,
+        "n_priors": result.n_priors,
+        "prior_record_ids": list(result.record_ids[: result.n_priors]),
+        "n_screened": len(result.record_ids) - result.n_priors,
+        "metrics": result.metrics,
+        "wall_seconds": round(result.wall_seconds, 4),
+        "cpu_seconds": round(result.cpu_seconds, 4),
+        "peak_memory_mb": round(result.peak_memory_mb, 1),
+        "stopping": result.stopping,
+        "settings": result.settings,
+    }
+    (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    plot_recall(result, out / "recall.png")
+    return out
+
+
+def plot_recall(result: SimulationResult, path: str | Path) -> None:
+    """Recall curve of the simulation against random and perfect screening."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = result.metrics["n_records"]
+    r = result.metrics["n_relevant"]
+    y = complete_order(result.screened_labels, n, r)
+    x = np.arange(0, n + 1)
+    recall = np.r_[0, np.cumsum(y)] / r
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot(x, np.minimum(x / r, 1.0), color="grey", linestyle=":", label="perfect")
+    ax.plot(x, x / n, color="black", linestyle="--", label="random (expected)")
+    ax.plot(x, recall, color="tab:blue", label="ldnscreen")
+    wss = result.metrics["wss_95"]
+    ax.set_xlabel("records screened (priors excluded)")
+    ax.set_ylabel("recall")
+    ax.set_title(f"{result.dataset or result.label}: WSS@95 = {wss:.3f}")
+    ax.set_xlim(0, n)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def simulate_file(
+    data: str | Path,
+    out_dir: str | Path,
+    *,
+    label: str = "label_included",
+    seed: int | None = 0,
+    prior_included: int = 1,
+    prior_excluded: int = 1,
+    stop: str | int = "last-relevant",
+    stopping: str | None = None,
+    progress: bool = True,
+) -> SimulationResult:
+    """Read a labelled file, simulate it and write the outputs; used by ``ldnscreen simulate``."""
+    records = load_labelled_records(data)
+    result = simulate(
+        records,
+        label=label,
+        seed=seed,
+        prior_included=prior_included,
+        prior_excluded=prior_excluded,
+        stop=stop,
+        stopping=stopping,
+        progress=progress,
+        dataset=Path(data).stem,
+    )
+    write_outputs(result, out_dir)
+    return result

@@ -1,0 +1,160 @@
+"""Simulation mode: determinism, priors, outputs, the independent scorer and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ldnscreen.cli import app
+from ldnscreen.records import Provenance, Record
+from ldnscreen.simulate import load_labelled_records, simulate, simulate_file, write_outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _score_order_module():
+    spec = importlib.util.spec_from_file_location("score_order", ROOT / "benchmarks" / "score_order.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RELEVANT = "low dose naltrexone chronic pain fibromyalgia trial crps patients placebo".split()
+OTHER = "rat liver enzyme kinetics mouse cell culture protein binding assay soil bacteria".split()
+COMMON = "study results methods effect analysis data group".split()
+
+
+def _rows(n_relevant=8, n_other=52, seed=7):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n_relevant + n_other):
+        relevant = i % ((n_relevant + n_other) // n_relevant) == 0 and sum(r["label_included"] for r in rows) < n_relevant
+        vocab = RELEVANT if relevant else OTHER
+        words = rng.sample(vocab, 5) + rng.sample(COMMON, 3) + rng.sample(RELEVANT + OTHER, 1)
+        rows.append({"record_id": f"R{100 + i}", "title": " ".join(words[:4]), "abstract": " ".join(words[4:]),
+                     "label_included": int(relevant)})
+    return rows
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    path = tmp_path / "small.csv"
+    rows = _rows()
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def records(dataset) -> list[Record]:
+    return load_labelled_records(dataset)
+
+
+def test_reader_keeps_ids_and_labels(records):
+    assert len(records) == 60
+    assert sum(r.labels["label_included"] for r in records) == 8
+    assert records[3].provenance[0].source_id == "R103"
+
+
+def test_same_seed_same_order_other_seed_other_priors(records):
+    a = simulate(records, seed=3, progress=False)
+    b = simulate(records, seed=3, progress=False)
+    c = simulate(records, seed=4, progress=False)
+    assert a.record_ids == b.record_ids and a.metrics == b.metrics
+    assert a.record_ids[:2] != c.record_ids[:2]
+
+
+def test_priors_come_first_and_are_excluded_from_metrics(records):
+    result = simulate(records, seed=0, prior_included=2, prior_excluded=3, progress=False)
+    assert result.n_priors == 5
+    assert result.labels[:5] == (1, 1, 0, 0, 0)
+    assert result.metrics["n_records"] == 60 - 5
+    assert result.metrics["n_relevant"] == 8 - 2
+    assert len(set(result.record_ids)) == len(result.record_ids)
+    # stopped at the last relevant record: the last screened record is relevant
+    assert result.labels[-1] == 1 and sum(result.screened_labels) == 6
+
+
+def test_stop_options(records):
+    assert len(simulate(records, seed=0, stop="all", progress=False).record_ids) == 60
+    assert len(simulate(records, seed=0, stop=5, progress=False).screened_labels) == 5
+
+
+def test_metrics_match_the_independent_scorer(dataset, tmp_path):
+    out = tmp_path / "out"
+    result = simulate_file(dataset, out, seed=2, prior_included=1, prior_excluded=2, progress=False)
+    written = json.loads((out / "metrics.json").read_text())
+    scorer = _score_order_module()
+    rescored = scorer.score(scorer.read_order(out / "order.csv"), scorer.read_input_labels(dataset, "label_included"))
+    assert rescored["n_priors"] == 3 == written["n_priors"]
+    for key, value in written["metrics"].items():
+        assert rescored[key] == pytest.approx(value, abs=1e-12), key
+    assert (out / "recall.png").stat().st_size > 1000
+    with open(out / "order.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["is_prior"] for r in rows[:4]] == ["1", "1", "1", "0"]
+    assert rows[0]["record_id"] == result.record_ids[0] and rows[0]["record_id"].startswith("R")
+
+
+def test_scorer_detects_a_wrong_label(dataset, tmp_path):
+    simulate_file(dataset, tmp_path, seed=1, progress=False)
+    scorer = _score_order_module()
+    rows = scorer.read_order(tmp_path / "order.csv")
+    rows[3]["label"] = str(1 - int(rows[3]["label"]))
+    with pytest.raises(ValueError):
+        scorer.score(rows, scorer.read_input_labels(dataset, "label_included"))
+
+
+def test_partial_simulation_is_scored_the_same_by_both(dataset, tmp_path):
+    result = simulate_file(dataset, tmp_path, seed=5, stop=10, progress=False)
+    scorer = _score_order_module()
+    rescored = scorer.score(scorer.read_order(tmp_path / "order.csv"),
+                            scorer.read_input_labels(dataset, "label_included"))
+    assert rescored["wss_100"] == pytest.approx(result.metrics["wss_100"])
+    assert rescored["loss"] == pytest.approx(result.metrics["loss"])
+
+
+def test_row_numbers_stand_in_for_a_missing_record_id(tmp_path):
+    recs = [Record(title=f"naltrexone pain {i}", labels={"label_included": 1}, provenance=(Provenance("csv"),))
+            for i in range(3)]
+    recs += [Record(title=f"liver enzyme {i}", labels={"label_included": 0}) for i in range(9)]
+    result = simulate(recs, seed=0, progress=False)
+    assert set(result.record_ids) <= {str(i) for i in range(12)}
+    write_outputs(result, tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text())["prior_record_ids"] == list(result.record_ids[:2])
+
+
+def test_stopping_rules_are_replayed(records):
+    result = simulate(records, seed=0, stopping="consecutive:10", progress=False)
+    (name,) = result.stopping
+    assert "consecutive" in name
+    assert 0 <= result.stopping[name]["recall"] <= 1
+
+
+def test_cli_simulate(dataset, tmp_path):
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(app, ["simulate", str(dataset), "--seed", "1", "--stop", "all", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "WSS@95" in res.output
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["n_screened"] == 58 and written["seed"] == 1
+    bad = CliRunner().invoke(app, ["simulate", str(dataset), "--stop", "soon", "--out", str(out)])
+    assert bad.exit_code != 0
+
+
+def test_cli_simulate_on_a_shared_dataset(shared_screening, tmp_path):
+    data = shared_screening / "cohen2006_antihistamines.csv"
+    res = CliRunner().invoke(app, ["simulate", str(data), "--label", "label_abstract_screening",
+                                   "--stop", "40", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["n_records"] == 310 and written["n_screened"] == 40
+    assert written["metrics"]["n_relevant"] == 92 - 1
