@@ -217,10 +217,8 @@ def _describe(learner) -> dict:
 
 
 def _evaluate_stopping(spec, screened_labels, n_records, n_relevant) -> dict:
-    try:
-        from .stopping import evaluate_rules, parse_rules
-    except ImportError as exc:  # pragma: no cover - depends on the other module
-        raise RuntimeError("stopping rules need ldnscreen.stopping") from exc
+    from .stopping import evaluate_rules, parse_rules
+
     rules = parse_rules(spec) if isinstance(spec, str) else spec
     # After the last relevant record every remaining record is irrelevant, so
     # completing the order with zeros is exact whenever all relevant were found.
