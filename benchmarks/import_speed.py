@@ -32,18 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LDNSCREEN_SHARED") or ROOT.parent / "shared")
 
-FILE_NAMES = {
-    "medline": "pubmed.nbib",
-    "pubmed-xml": "pubmed.xml",
-    "ris-embase": "embase.ris",
-    "ris-scopus": "scopus.ris",
-    "wos-tab": "savedrecs.txt",
-    "wos-tab-utf16": "savedrecs_utf16.txt",
-    "wos-plain": "savedrecs_plain.txt",
-    "csv": "records.csv",
-    "tsv": "records.tsv",
-    "xlsx": "records.xlsx",
-}
+sys.path.insert(0, str(ROOT))
+from tests.formats_helper import FILE_NAMES  # noqa: E402  (the export file names the tests use)
 
 
 def build_records(n: int):
