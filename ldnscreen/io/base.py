@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, ClassVar, Iterator, Mapping, Union
+from typing import IO, Any, Callable, ClassVar, Iterator, Mapping, Union
 
 from ..records import Record
 
@@ -28,6 +28,7 @@ __all__ = [
     "decode_bytes",
     "decision_fields",
     "iter_lines",
+    "parse_tagged_records",
     "parse_year",
     "split_list",
 ]
@@ -231,6 +232,60 @@ def iter_lines(text: str, keepends: bool = False) -> Iterator[str]:
         else:
             yield text[start : end - 1] if end > start and text[end - 1] == "\r" else text[start:end]
         start = end + 1
+
+
+def parse_tagged_records(
+    text: str,
+    file: str,
+    build: Callable[[list[str], int], Record],
+    *,
+    is_start: Callable[[str], Any],
+    is_end: Callable[[str], Any],
+    start_tag: str,
+    format_name: str,
+    skip: Callable[[str], Any] = lambda line: False,
+    errors: tuple[type[Exception], ...] = (ValueError,),
+) -> tuple[list[Record], list[BadRecord]]:
+    """Cut a tagged export (RIS, Web of Science plain text) into records, start tag to ``ER``.
+
+    ``build(lines, position)`` turns one record's lines into a :class:`Record`
+    and raises one of ``errors`` when the record is unusable;
+    such records, and records without an end tag, are returned as bad with the
+    line where they start. An ``ER`` with no record open, or a file with no
+    record at all, raises :class:`ReadError`.
+    """
+    records: list[Record] = []
+    bad: list[BadRecord] = []
+    chunk: list[str] = []
+    start = 0
+
+    def bad_record(problem: str) -> None:
+        bad.append(BadRecord(f"line {start}", f"record {len(records) + len(bad) + 1} {problem}"))
+
+    for number, line in enumerate(iter_lines(text), start=1):
+        line = line.lstrip("\ufeff")
+        if is_start(line):
+            if chunk:
+                bad_record("has no end tag (ER) before the next record starts")
+            chunk, start = [line], number
+        elif is_end(line):
+            if not chunk:
+                raise ReadError(file, f"line {number}", f"end tag (ER) without a start tag ({start_tag.split()[0]})")
+            chunk.append(line)
+            try:
+                records.append(build(chunk, len(records) + len(bad)))
+            except errors as error:
+                bad_record(str(error))
+            chunk = []
+        elif skip(line):
+            continue
+        elif chunk:
+            chunk.append(line)
+    if chunk:
+        bad_record("has no end tag (ER): the file looks truncated")
+    if not records and not bad:
+        raise ReadError(file, "", f"no {format_name} records found (no '{start_tag}' line)")
+    return records, bad
 
 
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")

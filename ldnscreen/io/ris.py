@@ -47,10 +47,9 @@ from .base import (
     BadRecord,
     PathOrFile,
     Reader,
-    ReadError,
     decision_fields,
-    iter_lines,
     label_from_decision,
+    parse_tagged_records,
     parse_year,
     write_target,
 )
@@ -137,35 +136,10 @@ class RisReader(Reader):
         )
 
     def parse(self, text: str, file: str = "<string>") -> tuple[list[Record], list[BadRecord]]:
-        records: list[Record] = []
-        bad: list[BadRecord] = []
-        chunk: list[str] = []
-        start = 0
-
-        def bad_record(problem: str) -> None:
-            bad.append(BadRecord(f"line {start}", f"record {len(records) + len(bad) + 1} {problem}"))
-
-        for number, line in enumerate(iter_lines(text.lstrip("\ufeff")), start=1):
-            if _START.match(line):
-                if chunk:
-                    bad_record("has no end tag (ER) before the next record starts")
-                chunk, start = [line], number
-            elif _END.match(line):
-                if not chunk:
-                    raise ReadError(file, f"line {number}", "end tag (ER) without a start tag (TY)")
-                chunk.append(line)
-                try:
-                    records.append(self.to_record(chunk, file, len(records) + len(bad)))
-                except ValueError as error:
-                    bad_record(str(error))
-                chunk = []
-            elif chunk:
-                chunk.append(line)
-        if chunk:
-            bad_record("has no end tag (ER): the file looks truncated")
-        if not records and not bad:
-            raise ReadError(file, "", "no RIS records found (no 'TY  - ' line)")
-        return records, bad
+        return parse_tagged_records(
+            text, file, lambda lines, position: self.to_record(lines, file, position),
+            is_start=_START.match, is_end=_END.match, start_tag="TY  - ", format_name="RIS",
+        )
 
     def to_record(self, lines: list[str], file: str, position: int) -> Record:
         """Build one record from the lines ``TY`` to ``ER``; ValueError if unusable."""

@@ -26,7 +26,7 @@ from typing import ClassVar, Iterable, Mapping
 import rispy
 
 from ..records import Provenance, Record, normalise_doi
-from .base import BadRecord, PathOrFile, Reader, ReadError, iter_lines, parse_year, split_list, write_target
+from .base import BadRecord, PathOrFile, Reader, ReadError, iter_lines, parse_tagged_records, parse_year, split_list, write_target
 
 __all__ = [
     "WosTabReader",
@@ -136,39 +136,18 @@ class WosPlainReader(WosReader):
         self._parser = rispy.WokParser(mapping=_TagsAsKeys(), list_tags=self.LIST_TAGS, enforce_list_tags=False)
 
     def parse(self, text: str, file: str = "<string>") -> tuple[list[Record], list[BadRecord]]:
-        records: list[Record] = []
-        bad: list[BadRecord] = []
-        chunk: list[str] = []
-        start = 0
+        def build(lines: list[str], position: int) -> Record:
+            [fields] = self._parser.parse_lines(iter(lines))
+            return self.to_record(fields, file, position)
 
-        def bad_record(problem: str) -> None:
-            bad.append(BadRecord(f"line {start}", f"record {len(records) + len(bad) + 1} {problem}"))
-
-        for number, line in enumerate(iter_lines(text), start=1):
-            line = line.lstrip("\ufeff")
-            if line.startswith("PT "):
-                if chunk:
-                    bad_record("has no end tag (ER) before the next record starts")
-                chunk, start = [line], number
-            elif line.rstrip() == "ER":
-                if not chunk:
-                    raise ReadError(file, f"line {number}", "end tag (ER) without a start tag (PT)")
-                chunk.append(line)
-                try:
-                    [fields] = self._parser.parse_lines(iter(chunk))
-                    records.append(self.to_record(fields, file, len(records) + len(bad)))
-                except (ValueError, KeyError) as error:
-                    bad_record(str(error))
-                chunk = []
-            elif line.rstrip() == "EF":
-                continue  # end of file marker (often missing; records are complete without it)
-            elif chunk:
-                chunk.append(line)
-        if chunk:
-            bad_record("has no end tag (ER): the file looks truncated")
-        if not records and not bad:
-            raise ReadError(file, "", "no Web of Science records found (no 'PT ' line)")
-        return records, bad
+        return parse_tagged_records(
+            text, file, build,
+            is_start=lambda line: line.startswith("PT "),
+            is_end=lambda line: line.rstrip() == "ER",
+            # EF ends the file; it is often missing and records are complete without it
+            skip=lambda line: line.rstrip() == "EF",
+            start_tag="PT ", format_name="Web of Science", errors=(ValueError, KeyError),
+        )
 
 
 class WosTabWriter:
