@@ -6,6 +6,12 @@ unigrams and bigrams with sublinear term frequency over the whole text, plus
 an optional title-only field so that words in the title count more (the
 choice of defaults is measured in ``benchmarks/RANKER_NOTES.md``).
 
+The TF-IDF is computed by a vectorised reimplementation of scikit-learn's
+``TfidfVectorizer`` (tokens become integer ids, n-grams integer codes, counts
+are grouped with numpy): vocabulary, column order, idf and matrix are those of
+``TfidfVectorizer(strip_accents="unicode", norm="l2", ...)``, several times
+faster, in less memory (``benchmarks/feature_speed.py`` compares both).
+
 The matrix and the fitted vocabulary can be cached safely: :func:`save_matrix`
 and :func:`load_matrix` use ``scipy.sparse.save_npz``/``load_npz`` with pickles
 refused, and :meth:`TextFeatures.to_bytes` writes JSON and ``.npy`` arrays
@@ -16,13 +22,16 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
+from itertools import repeat
+from numbers import Integral
 from typing import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer, strip_accents_unicode
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
@@ -74,6 +83,483 @@ def _as_list(X) -> list:
     return list(X)
 
 
+# ------------------------------------------------------------ vectorised TF-IDF
+# scikit-learn's TfidfVectorizer analyses one document at a time in Python
+# (n-gram strings, a dict per document), which dominates the cost of fitting on
+# a few hundred records. _Tfidf gives the same vocabulary, idf and matrix with
+# whole-corpus numpy operations: each document is lower-cased (and its accents
+# stripped) exactly as scikit-learn does, cut into tokens, tokens become
+# integer ids through one dict, n-grams become integer codes of consecutive ids,
+# and strings are built only for the n-grams that survive min_df/max_df.
+
+_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+_TOKEN = re.compile(_TOKEN_PATTERN)
+# In an ASCII document the tokens of _TOKEN_PATTERN are the maximal runs of
+# [A-Za-z0-9_] of two or more characters: map every other ASCII character to a
+# space, split on white space and drop one-character pieces.
+_ASCII_NON_WORD = {i: " " for i in range(128) if not (chr(i).isalnum() or chr(i) == "_")}
+# Documents of a chunk are joined around this one-character piece: "Ā" is
+# upper case, so no lower-cased document holds it, and it is too short to be
+# a token of a non-ASCII document.
+_SEPARATOR = "\u0100"
+_JOIN = f" {_SEPARATOR} "
+_SEP_ID, _DROP, _UNKNOWN = -3, -2, -1
+_CHUNK = 1024  # documents tokenised together
+# transform() of texts shorter than this many characters per vocabulary term
+# goes through scikit-learn's own code (indexing a vocabulary costs ~5 us a term)
+_SMALL_TRANSFORM = 10
+_PIECE = 2_000_000  # matrix entries handled together when the count matrix is assembled and weighted
+
+
+class _TokenIds(dict):
+    """Token -> id; a missing token is dropped (too short, stop word) or unknown."""
+
+    def __init__(self, stop_words):
+        super().__init__({_SEPARATOR: _SEP_ID})
+        self.stop_words = stop_words or frozenset()
+
+    def __missing__(self, token):
+        return _DROP if len(token) < 2 or token in self.stop_words else _UNKNOWN
+
+
+def _pieces(docs: Sequence[str], strip_accents: bool) -> list[str]:
+    """Each document as white-space separated pieces whose two-or-more-character pieces are its tokens."""
+    out = []
+    for doc in docs:
+        doc = doc.lower()
+        if doc.isascii():  # strip_accents_unicode leaves ASCII text as it is
+            out.append(doc.translate(_ASCII_NON_WORD))
+        else:
+            if strip_accents:
+                doc = strip_accents_unicode(doc)
+            out.append(" ".join(_TOKEN.findall(doc)))
+    return out
+
+
+class _GrowingTokenIds(_TokenIds):
+    """Token -> id that gives every new token (two or more characters, not a stop word) the next id."""
+
+    def __init__(self, stop_words):
+        super().__init__(stop_words)
+        self.tokens: list[str] = []
+
+    def __missing__(self, token):
+        if len(token) < 2 or token in self.stop_words:
+            value = _DROP
+        else:
+            value = len(self.tokens)
+            self.tokens.append(token)
+        self[token] = value
+        return value
+
+
+def _tokenise(docs: Sequence[str], token_ids: _TokenIds, strip_accents: bool):
+    """Token ids of all documents, concatenated, and the number of ids per document.
+
+    A :class:`_GrowingTokenIds` learns new tokens; with a plain
+    :class:`_TokenIds` tokens it does not know are kept as ``_UNKNOWN`` (they
+    break n-grams, like out-of-vocabulary n-grams in scikit-learn). Stop words
+    and one-character pieces are dropped before n-grams are formed, as in
+    scikit-learn.
+    """
+    lowest = 0 if isinstance(token_ids, _GrowingTokenIds) else _UNKNOWN
+    all_ids, all_lengths = [], []
+    for start in range(0, len(docs), _CHUNK):
+        part = docs[start : start + _CHUNK]
+        items = _JOIN.join(_pieces(part, strip_accents)).split()
+        ids = np.fromiter(map(token_ids.__getitem__, items), dtype=np.int64, count=len(items))
+        del items
+        doc = np.cumsum(ids == _SEP_ID)
+        keep = ids >= lowest
+        all_lengths.append(np.bincount(doc[keep], minlength=len(part)))
+        all_ids.append(ids[keep].astype(np.int32))
+    if not all_ids:
+        return np.zeros(0, np.int32), np.zeros(0, np.int64)
+    return np.concatenate(all_ids), np.concatenate(all_lengths).astype(np.int64)
+
+
+def _document_starts(lengths: np.ndarray, n_ids: int) -> np.ndarray:
+    """Boolean per id position (and one past the end): does a document start here?"""
+    starts = np.zeros(n_ids + 1, dtype=bool)
+    starts[np.cumsum(lengths) - lengths] = True
+    starts[n_ids] = True
+    return starts
+
+
+def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape) -> sp.csr_matrix:
+    """A CSR matrix from its arrays, with 32-bit indices when they fit."""
+    index_dtype = np.int32 if max(indptr[-1], shape[1]) < np.iinfo(np.int32).max else np.int64
+    return sp.csr_matrix((data, indices.astype(index_dtype), indptr.astype(index_dtype)), shape=shape)
+
+
+class _Level:
+    """The n-grams of one length: per distinct n-gram (sorted by code) its code, document frequency and
+    entries (document, count), the entries of an n-gram contiguous and in document order.
+
+    ``codes`` is used as working memory (overwritten).
+    """
+
+    def __init__(self, codes: np.ndarray, docs: np.ndarray, n_docs: int):
+        unique = None
+        if len(codes) and (int(codes.max()) + 1) * n_docs >= 2**63:  # too wide for one int64 key: compact first
+            unique, codes = np.unique(codes, return_inverse=True)
+        key = codes
+        key *= n_docs
+        key += docs
+        del docs
+        key.sort()
+        first = _run_starts(key)
+        self.count = _run_lengths(first, len(key), np.int32)
+        gram = key[first]
+        del key, first
+        self.doc = np.empty(len(gram), dtype=np.int32)
+        np.remainder(gram, n_docs, out=self.doc, casting="unsafe")
+        np.floor_divide(gram, n_docs, out=gram)
+        start = _run_starts(gram)
+        self.df = _run_lengths(start, len(gram), np.int32 if len(gram) < 2**31 else np.int64)
+        self.code = gram[start] if unique is None else unique[gram[start]]
+        del gram
+        self.start = start.astype(self.df.dtype)
+
+    @classmethod
+    def of_tokens(cls, ids: np.ndarray, lengths: np.ndarray, n_tokens: int) -> "_Level":
+        """Single tokens (codes: token ids), grouped by scipy: each document's ids sorted, then transposed."""
+        n_docs = len(lengths)
+        index_dtype = np.int32 if max(len(ids), n_tokens, n_docs) < np.iinfo(np.int32).max else np.int64
+        indptr = np.zeros(n_docs + 1, dtype=index_dtype)
+        np.cumsum(lengths, out=indptr[1:])
+        counts = sp.csr_matrix((np.ones(len(ids), dtype=np.int32), ids.astype(index_dtype), indptr), shape=(n_docs, n_tokens))
+        counts.sum_duplicates()
+        counts = counts.tocsc()
+        level = cls.__new__(cls)
+        level.doc, level.count = counts.indices, counts.data
+        level.start, level.df = counts.indptr[:-1], np.diff(counts.indptr)
+        level.code = np.arange(n_tokens, dtype=np.int64)
+        return level
+
+    def keep(self, grams: np.ndarray) -> None:
+        """Keep only the entries of the n-grams ``grams`` (sorted ids) and drop what naming them needed."""
+        chosen = np.zeros(len(self.df), dtype=bool)
+        chosen[grams] = True
+        chosen = np.repeat(chosen, self.df)
+        self.doc, self.count = self.doc[chosen], self.count[chosen]
+        self.df = self.df[grams]
+        self.code = self.start = None
+
+    def matrix(self, n_docs: int) -> sp.csr_matrix:
+        """Counts of the kept n-grams, documents x n-grams (in the order of their ids)."""
+        index_dtype = np.int32 if max(len(self.doc), n_docs) < np.iinfo(np.int32).max else np.int64
+        indptr = np.zeros(len(self.df) + 1, dtype=index_dtype)
+        np.cumsum(self.df, out=indptr[1:])
+        return sp.csc_matrix((self.count, self.doc, indptr), shape=(n_docs, len(self.df))).tocsr()
+
+
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Positions where a run of equal values starts in a sorted array."""
+    new = np.empty(len(values), dtype=bool)
+    new[:1] = True
+    np.not_equal(values[1:], values[:-1], out=new[1:])
+    return np.flatnonzero(new)
+
+
+def _run_lengths(starts: np.ndarray, total: int, dtype) -> np.ndarray:
+    """Lengths of the runs starting at ``starts`` in an array of ``total`` values."""
+    lengths = np.empty(len(starts), dtype=dtype)
+    np.subtract(starts[1:], starts[:-1], out=lengths[:-1], casting="unsafe")
+    lengths[-1:] = total - starts[-1:]
+    return lengths
+
+
+class _GramCounts:
+    """Counts of the word n-grams of documents, by n-gram length, and how to name the n-grams."""
+
+    def __init__(self, docs: Sequence[str], ngram_range, stop_words, strip_accents: bool):
+        min_n, max_n = ngram_range
+        self.n_docs = n_docs = len(docs)
+        token_ids = _GrowingTokenIds(stop_words)
+        ids, lengths = _tokenise(docs, token_ids, strip_accents)
+        self.tokens = token_ids.tokens
+        del token_ids
+        n_ids, V = len(ids), len(self.tokens)
+        starts = _document_starts(lengths, n_ids)
+        doc_of = np.repeat(np.arange(n_docs, dtype=np.int32), lengths)
+        self.prefixes: dict[int, np.ndarray] = {}  # n >= 2: code of each compact n-gram id
+        self.levels: dict[int, _Level] = {}
+        grams = None  # compact id of the (n-1)-gram starting at each position, -1 where none (n >= 3)
+        # (arrays are freed as soon as possible: at 100,000 records there are 25 million tokens)
+        for n in range(1, max_n + 1):
+            if n == 1:
+                if min_n == 1:
+                    self.levels[1] = _Level.of_tokens(ids, lengths, V)
+                continue
+            valid = ~starts[n - 1 : n_ids]
+            if grams is not None:
+                valid &= grams[:-1] >= 0
+            docs_n = doc_of[: len(valid)][valid] if n >= min_n else None
+            if n == max_n:
+                del doc_of, starts
+            codes = np.multiply((ids[: len(valid)] if grams is None else grams[:-1])[valid], V, dtype=np.int64)
+            codes += ids[n - 1 :][valid]
+            if n == max_n:
+                del ids, grams
+            if n < max_n:  # the next length needs compact ids of these n-grams
+                self.prefixes[n], inverse = np.unique(codes, return_inverse=True)
+                grams = np.full(len(valid), -1, dtype=np.int64)
+                grams[valid] = inverse.ravel()
+                del inverse
+            del valid
+            if n >= min_n:
+                self.levels[n] = _Level(codes, docs_n, n_docs)
+            del codes, docs_n
+
+    def names(self, n: int, codes: np.ndarray) -> list[str]:
+        """The strings of n-grams of length ``n`` given by their codes."""
+        tokens = self.tokens
+        if n == 1:
+            return [tokens[i] for i in codes.tolist()]
+        prefix, last = np.divmod(codes, len(tokens))
+        if n > 2:
+            prefix = self.prefixes[n - 1][prefix]
+        return [f"{p} {tokens[t]}" for p, t in zip(self.names(n - 1, prefix), last.tolist())]
+
+
+class _VocabularyIndex:
+    """A fitted vocabulary as integer codes, to find its n-grams in new documents without building strings."""
+
+    def __init__(self, vocabulary: dict[str, int], stop_words):
+        terms = list(vocabulary)
+        columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(terms))
+        lengths = 1 + np.fromiter(map(str.count, terms, repeat(" ", len(terms))), dtype=np.int64, count=len(terms))
+        flat = " ".join(terms).split(" ")
+        unique = list(dict.fromkeys(flat))
+        self.token_ids = _TokenIds(stop_words)
+        self.token_ids.update(zip(unique, range(len(unique))))
+        self.n_tokens = V = len(unique)
+        token = np.fromiter(map(self.token_ids.__getitem__, flat), dtype=np.int64, count=len(flat))
+        first = np.cumsum(lengths) - lengths
+        self.columns: dict[int, np.ndarray] = {}  # n -> column of each n-gram prefix id (-1: only a prefix)
+        self.codes: dict[int, np.ndarray] = {}  # n >= 2 -> sorted prefix codes
+        alive = np.arange(len(terms))
+        prefix = token[first]
+        max_len = int(lengths.max()) if len(terms) else 0
+        for n in range(1, max_len + 1):
+            if n > 1:
+                keep = lengths[alive] >= n
+                alive, prefix = alive[keep], prefix[keep]
+                self.codes[n], inverse = np.unique(prefix * V + token[first[alive] + n - 1], return_inverse=True)
+                prefix = inverse.ravel()
+            ends = lengths[alive] == n
+            self.columns[n] = np.full(V if n == 1 else len(self.codes[n]), -1, dtype=np.int64)
+            self.columns[n][prefix[ends]] = columns[alive[ends]]
+
+    def counts(self, docs: Sequence[str], ngram_range, strip_accents: bool, n_features: int) -> sp.csr_matrix:
+        min_n, max_n = ngram_range
+        ids, lengths = _tokenise(docs, self.token_ids, strip_accents)
+        n_ids = len(ids)
+        starts = _document_starts(lengths, n_ids)
+        doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
+        rows, cols = [], []
+        grams = ids.astype(np.int64)
+        for n in range(1, max_n + 1):
+            if n not in self.columns:
+                break
+            if n > 1:
+                candidate = (grams[:-1] >= 0) & (ids[n - 1 :] >= 0) & ~starts[n - 1 : n_ids]
+                at = np.flatnonzero(candidate)
+                codes = grams[at] * self.n_tokens + ids[n - 1 :][at]
+                found = np.minimum(np.searchsorted(self.codes[n], codes), len(self.codes[n]) - 1)
+                hit = self.codes[n][found] == codes
+                grams = np.full(max(len(grams) - 1, 0), -1, dtype=np.int64)
+                grams[at[hit]] = found[hit]
+            if n >= min_n:
+                at = np.flatnonzero(grams >= 0)
+                column = self.columns[n][grams[at]]
+                rows.append(doc_of[at[column >= 0]])
+                cols.append(column[column >= 0])
+        if not rows:
+            rows, cols = [np.zeros(0, np.int32)], [np.zeros(0, np.int64)]
+        key = np.concatenate(rows) * n_features + np.concatenate(cols)
+        key, count = np.unique(key, return_counts=True)  # sorted by document, then column
+        row, col = np.divmod(key, n_features)
+        indptr = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=len(docs)), out=indptr[1:])
+        return _csr(count, col, indptr, (len(docs), n_features))
+
+
+class _Tfidf(TfidfVectorizer):
+    """scikit-learn's TfidfVectorizer with a vectorised path for word n-grams: same vocabulary, idf and matrix.
+
+    The vectorised path covers what :class:`TextFeatures` uses (word
+    analyzer, default token pattern, lower-casing, ``strip_accents`` None or
+    ``"unicode"``, smooth idf, L2 norm); anything else goes through
+    scikit-learn's own code.
+    """
+
+    def _vectorised(self) -> bool:
+        return (
+            self.input == "content"
+            and self.analyzer == "word"
+            and self.tokenizer is None
+            and self.preprocessor is None
+            and self.token_pattern == _TOKEN_PATTERN
+            and self.lowercase
+            and self.strip_accents in (None, "unicode")
+            and self.vocabulary is None
+            and not self.binary
+            and self.use_idf
+            and self.smooth_idf
+            and self.norm == "l2"
+            and np.dtype(self.dtype) in (np.float32, np.float64)
+        )
+
+    # -- fitting in two steps, so that TextFeatures can retry the selection without re-reading the texts
+    def _gram_counts(self, docs: Sequence[str]) -> _GramCounts:
+        self._validate_params()
+        self._validate_ngram_range()
+        counts = _GramCounts(docs, self.ngram_range, self.get_stop_words(), self.strip_accents == "unicode")
+        if not any(len(level.df) for level in counts.levels.values()):
+            raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+        return counts
+
+    def _fit_counts(self, counts: _GramCounts, transform: bool):
+        """Vocabulary and idf from gram counts (scikit-learn's pruning, order and errors); the matrix if ``transform``."""
+        n_doc = counts.n_docs
+        high = self.max_df if isinstance(self.max_df, Integral) else self.max_df * n_doc
+        low = self.min_df if isinstance(self.min_df, Integral) else self.min_df * n_doc
+        if high < low:
+            raise ValueError("max_df corresponds to < documents than min_df")
+        dtype = np.dtype(self.dtype)
+        kept = {n: np.flatnonzero((level.df > 0) & (level.df <= high) & (level.df >= low)) for n, level in counts.levels.items()}
+        if not any(len(grams) for grams in kept.values()):
+            raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+        terms: list[str] = []
+        df_parts, tf_parts = [], []
+        for n, level in counts.levels.items():
+            grams = kept[n]
+            terms += counts.names(n, level.code[grams])
+            df_parts.append(level.df[grams])
+            if self.max_features is not None:
+                tf_parts.append(np.add.reduceat(level.count.astype(np.int64), level.start)[grams])
+            if transform:  # counts are only needed for the kept n-grams now (the selection cannot fail any more)
+                level.keep(grams)
+        order = np.asarray(sorted(range(len(terms)), key=terms.__getitem__), dtype=np.int64)
+        if self.max_features is not None and len(order) > self.max_features:
+            # scikit-learn: (-tfs[mask]).argsort()[:limit] over the name-sorted terms, tfs in the matrix dtype
+            tfs = np.concatenate(tf_parts).astype(dtype)[order]
+            chosen = np.zeros(len(order), dtype=bool)
+            chosen[(-tfs).argsort()[: self.max_features]] = True
+            order = order[chosen]
+        column = np.full(len(terms), -1, dtype=np.int64)
+        column[order] = np.arange(len(order))
+        names = [terms[i] for i in order.tolist()]
+        del terms
+        columns, start = {}, 0  # per length, the column of each kept n-gram (-1: dropped by max_features)
+        for n, grams in kept.items():
+            columns[n] = column[start : start + len(grams)]
+            start += len(grams)
+        self.fixed_vocabulary_ = False
+        self.vocabulary_ = dict(zip(names, range(len(names))))
+        self._names = (self.vocabulary_, np.asarray(names, dtype=object))
+        self._index = None
+        df = np.concatenate(df_parts)[order].astype(dtype)
+        df += 1.0
+        idf = np.full_like(df, fill_value=n_doc + 1, dtype=dtype)
+        idf /= df
+        np.log(idf, out=idf)
+        idf += 1.0
+        self._tfidf = TfidfTransformer(norm=self.norm, use_idf=True, smooth_idf=True, sublinear_tf=self.sublinear_tf)
+        self._tfidf.idf_ = idf
+        self._tfidf.n_features_in_ = len(names)
+        if not transform:
+            return None
+        return self._weigh(self._matrix(counts, columns, len(order), dtype))
+
+    @staticmethod
+    def _matrix(counts: _GramCounts, columns: dict, n_columns: int, dtype) -> sp.csr_matrix:
+        """The count matrix (``dtype``) of the kept n-grams, their columns given by length.
+
+        Each length's counts become a CSR block that is copied, a few thousand
+        rows at a time, into the final arrays, so that at most one block and
+        the result are in memory together (an ``hstack`` would hold two
+        copies of everything).
+        """
+        n_doc = counts.n_docs
+        for n, level in counts.levels.items():
+            if (columns[n] < 0).any():  # max_features: drop the n-grams that have no column
+                level.keep(np.flatnonzero(columns[n] >= 0))
+                columns[n] = columns[n][columns[n] >= 0]
+        row_lengths = sum(np.bincount(level.doc, minlength=n_doc) for level in counts.levels.values())
+        nnz = int(row_lengths.sum())
+        index_dtype = np.int32 if max(nnz, n_columns) < np.iinfo(np.int32).max else np.int64
+        indptr = np.zeros(n_doc + 1, dtype=index_dtype)
+        np.cumsum(row_lengths, out=indptr[1:])
+        indices = np.empty(nnz, dtype=index_dtype)
+        data = np.empty(nnz, dtype=dtype)
+        free = indptr[:-1].astype(np.int64)  # next free position of each row
+        step = max(1, n_doc * _PIECE // max(nnz, 1))
+        for n in list(counts.levels):
+            block = counts.levels.pop(n).matrix(n_doc)  # frees this length's counts
+            column = columns[n].astype(index_dtype)
+            for r0 in range(0, n_doc, step):
+                r1 = min(n_doc, r0 + step)
+                a, b = int(block.indptr[r0]), int(block.indptr[r1])
+                lengths = np.diff(block.indptr[r0 : r1 + 1])
+                to = np.repeat(free[r0:r1] - block.indptr[r0:r1], lengths) + np.arange(a, b)
+                indices[to] = column[block.indices[a:b]]
+                data[to] = block.data[a:b]
+                free[r0:r1] += lengths
+            del block
+        X = sp.csr_matrix((data, indices, indptr), shape=(n_doc, n_columns))
+        X.has_sorted_indices = False
+        X.sort_indices()
+        return X
+
+    def _weigh(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        """TfidfTransformer.transform: sublinear tf, idf, L2 norm (in place)."""
+        if self.sublinear_tf:
+            np.log(X.data, X.data)
+            X.data += 1.0
+        idf = self.idf_
+        for start in range(0, X.nnz, _PIECE):  # (in pieces: no temporary array as large as the matrix)
+            X.data[start : start + _PIECE] *= idf[X.indices[start : start + _PIECE]]
+        return normalize(X, norm="l2", copy=False)
+
+    def fit(self, raw_documents, y=None):
+        if not self._vectorised():
+            return super().fit(raw_documents)
+        self._fit_counts(self._gram_counts(list(raw_documents)), transform=False)
+        return self
+
+    def fit_transform(self, raw_documents, y=None):
+        if not self._vectorised():
+            return super().fit_transform(raw_documents)
+        return self._fit_counts(self._gram_counts(list(raw_documents)), transform=True)
+
+    def transform(self, raw_documents):
+        if not self._vectorised():
+            return super().transform(raw_documents)
+        check_is_fitted(self, msg="The TF-IDF vectorizer is not fitted")
+        self._check_vocabulary()
+        docs = list(raw_documents)
+        index = getattr(self, "_index", None)
+        if index is None or index[0] is not self.vocabulary_:
+            if sum(map(len, docs)) < _SMALL_TRANSFORM * len(self.vocabulary_):  # cheaper than indexing the vocabulary
+                return super().transform(docs)
+            index = self._index = (self.vocabulary_, _VocabularyIndex(self.vocabulary_, self.get_stop_words()))
+        counts = index[1].counts(docs, self.ngram_range, self.strip_accents == "unicode", len(self.vocabulary_))
+        return self._weigh(sp.csr_matrix(counts, dtype=self.dtype))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Terms in column order (computed once per vocabulary)."""
+        self._check_vocabulary()
+        names = getattr(self, "_names", None)
+        if names is None or names[0] is not self.vocabulary_:
+            terms = np.empty(len(self.vocabulary_), dtype=object)
+            terms[np.fromiter(self.vocabulary_.values(), dtype=np.int64, count=len(terms))] = list(self.vocabulary_)
+            names = self._names = (self.vocabulary_, terms)
+        return names[1].copy()
+
+
 class TextFeatures(TransformerMixin, BaseEstimator):
     """TF-IDF features of titles, abstracts and keywords.
 
@@ -101,7 +587,8 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     text_vectorizer_ : TfidfVectorizer
-        Fitted vectorizer of the whole text.
+        Fitted vectorizer of the whole text (a subclass of scikit-learn's with
+        the same output; ``vocabulary_`` and ``idf_`` as in scikit-learn).
     title_vectorizer_ : TfidfVectorizer or None
         Fitted vectorizer of the title field.
     n_features_out_ : int
@@ -143,7 +630,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         self.dtype = dtype
 
     def _vectorizer(self, ngram_range, min_df, max_df) -> TfidfVectorizer:
-        return TfidfVectorizer(
+        return _Tfidf(
             ngram_range=tuple(ngram_range),
             min_df=min_df,
             max_df=max_df,
@@ -159,13 +646,17 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     def _fit_vectorizer(make, texts, transform: bool):
         """Fit (and transform); with too few documents for min_df/max_df, keep every term."""
         vectorizer = make()
+        if not vectorizer._vectorised():  # e.g. an unusual dtype: scikit-learn's own path
+            counts, refit = texts, (vectorizer.fit_transform if transform else vectorizer.fit)
+        else:  # texts are read once, even when min_df falls back
+            counts, refit = vectorizer._gram_counts(texts), lambda c: vectorizer._fit_counts(c, transform)
         try:
-            matrix = vectorizer.fit_transform(texts) if transform else vectorizer.fit(texts)
+            matrix = refit(counts)
         except ValueError as exc:  # "After pruning, no terms remain" or max_df < min_df
             if "no terms remain" not in str(exc) and "max_df corresponds" not in str(exc):
                 raise
             vectorizer.set_params(min_df=1, max_df=1.0)
-            matrix = vectorizer.fit_transform(texts) if transform else vectorizer.fit(texts)
+            matrix = refit(counts)
         return vectorizer, (matrix if transform else None)
 
     def fit(self, X: Sequence[Record | str], y=None) -> "TextFeatures":
@@ -230,10 +721,11 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Feature names: whole-text terms, then ``"title:"``-prefixed title terms."""
         check_is_fitted(self, "text_vectorizer_")
-        names = list(self.text_vectorizer_.get_feature_names_out())
+        names = self.text_vectorizer_.get_feature_names_out()
         if self.title_vectorizer_ is not None:
-            names += ["title:" + n for n in self.title_vectorizer_.get_feature_names_out()]
-        return np.asarray(names, dtype=object)
+            titles = ["title:" + n for n in self.title_vectorizer_.get_feature_names_out().tolist()]
+            names = np.concatenate([names, np.asarray(titles, dtype=object)])
+        return names
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

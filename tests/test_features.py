@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import os
+from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -18,6 +22,7 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
+from ldnscreen import features
 from ldnscreen.features import TextFeatures, load_matrix, save_matrix
 from ldnscreen.records import Record
 
@@ -126,3 +131,185 @@ def test_fit_transform_equals_fit_then_transform():
     a = TextFeatures(min_df=1).fit_transform(DOCS)
     b = TextFeatures(min_df=1).fit(DOCS).transform(DOCS)
     assert a.format == b.format == "csr" and abs(a - b).max() < 1e-6
+
+
+# ---------------------------------------------------------------- same output as scikit-learn's TfidfVectorizer
+# TextFeatures computes TF-IDF with its own vectorised code; the reference is the
+# previous implementation, two plain sklearn TfidfVectorizer fields, kept in
+# benchmarks/feature_speed.py (SklearnTextFeatures).
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _reference_class():
+    spec = importlib.util.spec_from_file_location("feature_speed", ROOT / "benchmarks" / "feature_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SklearnTextFeatures
+
+
+SklearnTextFeatures = _reference_class()
+
+TRICKY = [
+    "",
+    "   \n\t  ",
+    "pain",
+    "pain pain pain pain",
+    "a b c d 1 2 _ x",
+    "Low-dose naltrexone (LDN) 4.5 mg/day for CRPS; low-dose naltrexone again.",
+    "Café naïve coöperate résumé ÉTUDE\nÜber straße",
+    "ΟΔΟΣ ΟΔΟΣ σοφίας Σ ΑΣ",  # Greek capital sigma lower-cases to a final sigma at word ends
+    "İstanbul DİYARBAKIR ﬁnal ﬂuoxetine",  # dotted capital I, ligatures
+    "Kelvin \u212a sign \u210c x２ １２３ ½ ²³ snake_case __init__ a_b",
+    "e\u0301e\u0301 cafe\u0301s combining\u0300 marks",
+    "\u0100\u0100 Ā ā ĀB \u0100x separator-like letters",
+    "中文 文本 测试 日本語のテキスト 한국어 텍스트",
+    "tab\tseparated\x00nul\x00chars and\u00a0no-break\u2003em space\u200bzero width",
+    "pain\nPAIN\rPain\x0bpain\x0cpain\x1cpain\x85pain\u2028pain",
+    "numbers 1990 2,000 3.5 10mg 10-mg 1e5 covid-19 COVID19",
+    "repeated bigram repeated bigram repeated bigram",
+    "the and of to in is",  # English stop words only
+    "x" * 300 + " long " + "y" * 300,
+    "Low-dose naltrexone for fibromyalgia\nA pilot trial of low-dose naltrexone in women.",
+    "Naltrexone in rats\nOpioid antagonist given to rats with neuropathic pain.",
+    "Opioids in rats\nMorphine tolerance in rats.\nopioid; tolerance",
+]
+
+NEW_TEXTS = [
+    "low unknownword dose naltrexone",  # an unknown word breaks the bigram "low dose"
+    "",
+    "pain pain rats",
+    "ΟΔΟΣ café straße İstanbul",
+    "the low the dose",  # stop words are removed before bigrams are formed
+    "completely unseen vocabulary here",
+]
+
+
+def _assert_same(params: dict, docs, new_docs=None, thorough=True):
+    new, old = TextFeatures(**params), SklearnTextFeatures(**params)
+    try:
+        expected = old.fit_transform(docs)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=str(exc).split(";")[0][:30]):
+            new.fit_transform(docs)
+        return
+    got = new.fit_transform(docs)
+    assert list(new.get_feature_names_out()) == list(old.get_feature_names_out())
+    for field in ("text_vectorizer_", "title_vectorizer_"):
+        a, b = getattr(new, field), getattr(old, field)
+        assert (a is None) == (b is None), field
+        if a is not None:
+            assert a.vocabulary_ == b.vocabulary_
+            assert a.idf_.dtype == b.idf_.dtype and np.array_equal(a.idf_, b.idf_)
+    assert got.format == expected.format == "csr" and got.dtype == expected.dtype and got.shape == expected.shape
+    assert got.has_sorted_indices and np.array_equal(got.indptr, expected.indptr)
+    assert np.array_equal(got.indices, expected.indices)
+    np.testing.assert_allclose(got.data, expected.data, rtol=0, atol=1e-6)
+    if thorough:
+        assert abs(new.fit(docs).transform(docs) - expected).max() <= 1e-6
+    for texts in (new_docs or NEW_TEXTS, docs) if thorough else (new_docs,):
+        reference = old.transform(texts)
+        assert abs(new.transform(texts) - reference).max() <= 1e-6
+        with mock.patch.object(features, "_SMALL_TRANSFORM", 0):  # the vectorised path, even for a few texts
+            assert abs(TextFeatures.from_bytes(new.to_bytes()).transform(texts) - reference).max() <= 1e-6
+            assert abs(TextFeatures.from_bytes(old.to_bytes()).transform(texts) - reference).max() <= 1e-6
+        # a vocabulary cached by the previous implementation loads and gives the same matrix
+        assert abs(TextFeatures.from_bytes(old.to_bytes()).transform(texts) - reference).max() <= 1e-6
+        assert abs(TextFeatures.from_bytes(new.to_bytes()).transform(texts) - reference).max() <= 1e-6
+
+
+PARAMS = [
+    {},
+    {"min_df": 1},
+    {"min_df": 1, "max_df": 1.0, "title_weight": 0},
+    {"min_df": 1, "ngram_range": (1, 1)},
+    {"min_df": 1, "ngram_range": (1, 3), "sublinear_tf": False},
+    {"min_df": 1, "ngram_range": (2, 2)},
+    {"min_df": 1, "ngram_range": (2, 3), "stop_words": "english"},
+    {"min_df": 2, "stop_words": "english"},
+    {"min_df": 0.0, "max_df": 1.0},
+    {"min_df": 0.1, "max_df": 0.5},
+    {"min_df": 3, "max_df": 2},  # integer max_df below min_df: falls back to min_df=1
+    {"min_df": 50},  # nothing would remain: falls back to min_df=1
+    {"min_df": 1, "max_features": 7},
+    {"min_df": 1, "max_features": 40, "ngram_range": (1, 3)},
+    {"min_df": 1, "max_features": 1000},
+    {"min_df": 1, "dtype": np.float64, "title_weight": 2.0},
+]
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")
+def test_same_as_sklearn_on_tricky_texts(params):
+    _assert_same(params, TRICKY)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_same_as_sklearn_on_random_parameters_and_texts(seed):
+    rng = np.random.default_rng(seed)
+    words = ["pain", "dose", "ldn", "naltrexone", "the", "of", "crps", "rats", "é", "naïve", "ΣΑΣ", "x", "10", "mg", "a_b"]
+    docs = [
+        "\n".join(" ".join(rng.choice(words, size=rng.integers(0, 12))) for _ in range(rng.integers(1, 3)))
+        for _ in range(int(rng.integers(2, 30)))
+    ]
+    params = {
+        "ngram_range": [(1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (3, 3)][rng.integers(6)],
+        "min_df": [1, 2, 3, 0.0, 0.2, 1.0][rng.integers(6)],
+        "max_df": [0.95, 1.0, 0.5, 1, 4][rng.integers(5)],
+        "sublinear_tf": bool(rng.integers(2)),
+        "stop_words": [None, "english"][rng.integers(2)],
+        "title_weight": [0, 0.5, 1.5][rng.integers(3)],
+        "max_features": [None, 1, 3, 10][rng.integers(4)],
+        "dtype": [np.float32, np.float64][rng.integers(2)],
+    }
+    _assert_same(params, docs, new_docs=docs[::-1] + NEW_TEXTS)
+
+
+def test_same_as_sklearn_when_work_is_split_in_pieces(monkeypatch):
+    # big corpora are tokenised in chunks of documents and assembled a few rows at a time
+    monkeypatch.setattr(features, "_CHUNK", 3)
+    monkeypatch.setattr(features, "_PIECE", 7)
+    for params in ({"min_df": 1}, {"min_df": 1, "ngram_range": (1, 3), "max_features": 30}, {"stop_words": "english"}):
+        _assert_same(params, TRICKY)
+
+
+def test_max_features_ties_are_broken_like_sklearn():
+    # 60 terms with equal total counts: which 10 are kept depends on sklearn's argsort of the name-sorted terms
+    docs = [" ".join(f"term{i:02d}" for i in range(j, j + 30)) for j in range(0, 60, 30)] * 2
+    for limit in (1, 10, 33, 59):
+        _assert_same({"min_df": 1, "max_df": 1.0, "max_features": limit, "ngram_range": (1, 1)}, docs)
+        _assert_same({"min_df": 1, "max_features": limit}, docs + ["term01 term02 term03", "term07"])
+
+
+def test_empty_vocabulary_errors_like_sklearn():
+    for params in ({"stop_words": "english"}, {"ngram_range": (2, 2)}):
+        with pytest.raises(ValueError, match="empty vocabulary"):
+            TextFeatures(min_df=1, **params).fit(["the", "a", "and of"] if params.get("stop_words") else ["the", "a b", "and"])
+        with pytest.raises(ValueError, match="empty vocabulary"):
+            SklearnTextFeatures(min_df=1, **params).fit(["the", "a", "and of"] if params.get("stop_words") else ["the", "a b", "and"])
+    # titles of stop words only: no title field, like the previous implementation
+    _assert_same({"min_df": 1, "stop_words": "english"}, ["the\nnaltrexone pain", "of\nnaltrexone rats"])
+
+
+def test_feature_names_are_cached_and_not_shared():
+    features = TextFeatures(min_df=1).fit(DOCS)
+    names = features.get_feature_names_out()
+    names[0] = "changed"
+    assert features.get_feature_names_out()[0] != "changed"
+    assert features.text_vectorizer_.get_feature_names_out().tolist() == sorted(features.text_vectorizer_.vocabulary_)
+
+
+def _shared_datasets():
+    folder = Path(os.environ.get("LDNSCREEN_SHARED", ROOT.parent / "shared")) / "corpora" / "screening"
+    return sorted(p for p in folder.glob("*.csv") if p.name != "MANIFEST.csv") if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("path", _shared_datasets() or [None], ids=lambda p: p.stem if p else "absent")
+def test_same_as_sklearn_on_shared_datasets(path):
+    if path is None:
+        pytest.skip("../shared/corpora/screening is not available")
+    from ldnscreen.simulate import load_labelled_records
+
+    records = load_labelled_records(path)
+    new_records = records[: len(records) // 10]
+    fit_records = records[len(records) // 10 :]
+    _assert_same({}, fit_records, new_docs=new_records, thorough=False)
