@@ -80,6 +80,14 @@ def ranked(priority: np.ndarray, candidates: np.ndarray, n: int | None, tiebreak
     if candidates.size == 0 or n == 0:
         return candidates[:0]
     values = priority[candidates]
+    if n == 1:  # the usual screening step: one maximum, no partition or sort
+        best = candidates[values == values.max()]
+        if best.size > 1:
+            first = int(np.argmin(tiebreak[best]))
+            best = best[first : first + 1]
+        if best.size:
+            return best
+        # no maximum (NaN scores): the general path below
     if n is not None and n < candidates.size:
         threshold = np.partition(values, candidates.size - n)[candidates.size - n]
         keep = values >= threshold

@@ -16,6 +16,17 @@ every ``k = min(ceil(n_records / 100,000), ceil(n_labels / 100))``
 decisions, so a 1,000,000-record review retrains every 10 decisions once
 1,000 records are labelled. An integer ``retrain_every`` fixes ``k``.
 
+Solver
+------
+The default classifier (:data:`SCREENING_CLASSIFIER`) is solved by
+:mod:`ldnscreen.logistic` while at most ``max_kernel_rows`` (400) records are
+labelled: Newton's method over the labelled rows, exact, warm-started from the
+previous solution, with the labelled rows' Gram matrix grown one row per new
+label and no scikit-learn input validation per step (a few tenths of a
+millisecond per retrain-and-rank step on a 400-record review, against about
+3 ms through scikit-learn and liblinear). Beyond that, and for any other
+classifier, the classifier is cloned once and refitted through scikit-learn.
+
 Cold start
 ----------
 Until both an inclusion and an exclusion are labelled, records are ordered by
@@ -23,10 +34,22 @@ the criteria prior (:class:`~ldnscreen.prior.CriteriaPrior`) when one is
 given, otherwise by a seeded random order. After that the score is
 ``w * prior + (1 - w) * p(included)`` with ``w = k / (k + n_labels)``
 (``prior_strength`` = k) so the classifier takes over as labels grow.
+
+Two views
+---------
+By default (``body_view=0.5``) two models are trained on every retrain: one on
+the full features (whole text plus the title field) and one on the whole-text
+columns alone, renormalised; the score averages their log-odds. A title field
+helps on some reviews and misleads on others (on the shared reviews it was
+worth +0.24 WSS@95 on one and cost 0.10 on another); the average of the two
+views cut the largest shortfall against ASReview from -0.10 to -0.05 WSS@95
+and left the mean unchanged (``benchmarks/RESULTS.md``). The second model
+costs a second, equally cheap fit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Mapping, Sequence
 
@@ -36,16 +59,22 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ldnscreen.criteria import Criteria
 from ldnscreen.features import TextFeatures
+from ldnscreen.logistic import LabelledGram, costs_from_counts, fit_logistic, newton_kernel
 from ldnscreen.prior import CriteriaPrior
 from ldnscreen.query import query as run_query
 from ldnscreen.query import ranked, resolve_rng
 from ldnscreen.records import Record
 
-__all__ = ["InclusionClassifier", "ActiveLearner", "rank", "retrain_interval"]
+__all__ = ["InclusionClassifier", "ActiveLearner", "rank", "retrain_interval", "KERNEL_SOLVER"]
+
+#: ``InclusionClassifier(solver=KERNEL_SOLVER)`` solves liblinear's objective exactly with
+#: :func:`ldnscreen.logistic.newton_kernel`.
+KERNEL_SOLVER = "kernel-newton"
 
 
 class InclusionClassifier(ClassifierMixin, BaseEstimator):
@@ -59,7 +88,12 @@ class InclusionClassifier(ClassifierMixin, BaseEstimator):
         Class weights; ``"balanced"`` weighs each class by the inverse of its
         frequency, so 2 % inclusions weigh as much as 98 % exclusions.
     solver : str, default="liblinear"
-        Solver of :class:`sklearn.linear_model.LogisticRegression`.
+        Solver of :class:`sklearn.linear_model.LogisticRegression`, or
+        ``"kernel-newton"``: the same objective as liblinear (intercept
+        regularised like a feature), solved exactly by Newton's method over
+        the labelled rows (:mod:`ldnscreen.logistic`); with up to
+        ``max_kernel_rows`` training rows it is faster than liblinear, above
+        that liblinear (with ``dual`` and ``tol``) fits instead.
     max_iter : int, default=1000
         Iteration limit.
     inclusion_boost : float, default=1.0
@@ -73,16 +107,24 @@ class InclusionClassifier(ClassifierMixin, BaseEstimator):
         Stopping tolerance. On the 16 shared reviews, ``dual=True, tol=1e-2``
         gave the same top-50 rankings as the primal problem at ``tol=1e-4``
         for 0.57x the processor time (``benchmarks/RESULTS.md``), so
-        :class:`ActiveLearner` uses that as its default classifier
-        (:data:`SCREENING_CLASSIFIER`); the estimator's own defaults solve
-        the problem exactly.
+        :data:`SCREENING_CLASSIFIER` falls back to that above
+        ``max_kernel_rows``; the estimator's own defaults solve the problem
+        exactly. Not used by ``solver="kernel-newton"``, which always iterates
+        to a relative gradient norm of :data:`ldnscreen.logistic.TOL`.
     random_state : int, RandomState or None, default=None
         Used by the liblinear solver's coordinate order.
+    max_kernel_rows : int, default=400
+        Largest training set that ``solver="kernel-newton"`` solves itself
+        (its cost grows with the cube of the number of rows). Retraining on
+        ``cohen2006_aceinhibitors`` with 2 % new labels per retrain it became
+        slower than liblinear's dual at 1e-2 between 600 and 800 labelled
+        rows, but with one new label per retrain, half of them inclusions
+        (``benchmarks/retrain.py``), already at 500.
 
     Attributes
     ----------
-    model_ : LogisticRegression
-        The fitted model.
+    model_ : LogisticRegression or None
+        The fitted liblinear model (``None`` when the kernel solver fitted).
     classes_ : ndarray
         Class labels.
     coef_, intercept_ : ndarray
@@ -98,10 +140,14 @@ class InclusionClassifier(ClassifierMixin, BaseEstimator):
     [1, 1, 0, 0]
     >>> bool(clf.predict_proba(X)[0, 1] > 0.5)
     True
+    >>> exact = InclusionClassifier(solver="kernel-newton").fit(X, [1, 1, 0, 0])
+    >>> exact.predict(X).tolist()
+    [1, 1, 0, 0]
     """
 
     def __init__(self, C: float = 1.0, class_weight="balanced", solver: str = "liblinear", max_iter: int = 1000,
-                 inclusion_boost: float = 1.0, dual: bool = False, tol: float = 1e-4, random_state=None):
+                 inclusion_boost: float = 1.0, dual: bool = False, tol: float = 1e-4, random_state=None,
+                 max_kernel_rows: int = 400):
         self.C = C
         self.class_weight = class_weight
         self.inclusion_boost = inclusion_boost
@@ -110,6 +156,7 @@ class InclusionClassifier(ClassifierMixin, BaseEstimator):
         self.dual = dual
         self.tol = tol
         self.random_state = random_state
+        self.max_kernel_rows = max_kernel_rows
 
     def fit(self, X, y, sample_weight=None) -> "InclusionClassifier":
         """Fit on a (sparse) feature matrix and 0/1 labels; returns ``self``."""
@@ -123,17 +170,32 @@ class InclusionClassifier(ClassifierMixin, BaseEstimator):
                 f"InclusionClassifier needs both an inclusion and an exclusion; the data contains only one class: {y[0]!r}"
             )
         class_weight = self.class_weight
+        classes = np.unique(y)
         if self.inclusion_boost != 1.0:
-            from sklearn.utils.class_weight import compute_class_weight
-
-            classes = np.unique(y)
             weights = dict(zip(classes, compute_class_weight(class_weight, classes=classes, y=y)))
             weights[classes[-1]] *= self.inclusion_boost
             class_weight = weights
+        if self.solver == KERNEL_SOLVER and X.shape[0] <= self.max_kernel_rows:
+            if not isinstance(class_weight, dict):
+                # as liblinear computes them
+                class_weight = dict(zip(classes, compute_class_weight(class_weight, classes=classes, y=y, sample_weight=sample_weight)))
+            positive = y == classes[1]
+            cost = self.C * np.where(positive, class_weight.get(classes[1], 1.0), class_weight.get(classes[0], 1.0))
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+                with np.errstate(invalid="ignore"):  # a class of zero total weight has weight inf
+                    cost = np.where(sample_weight > 0, cost * sample_weight, 0.0)
+            coef, intercept, n_iter = fit_logistic(X, np.where(positive, 1.0, -1.0), cost, max_iter=self.max_iter)
+            self.model_ = None
+            self.classes_ = classes
+            self.coef_ = coef[np.newaxis, :]
+            self.intercept_ = np.array([intercept])
+            self.n_iter_ = np.array([n_iter], dtype=np.int32)
+            return self
         self.model_ = LogisticRegression(
             C=self.C,
             class_weight=class_weight,
-            solver=self.solver,
+            solver="liblinear" if self.solver == KERNEL_SOLVER else self.solver,
             max_iter=self.max_iter,
             dual=self.dual,
             tol=self.tol,
@@ -149,19 +211,26 @@ class InclusionClassifier(ClassifierMixin, BaseEstimator):
         """Signed distance to the decision boundary (log-odds of inclusion for two classes)."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False)
-        return self.model_.decision_function(X)
+        if self.model_ is not None:
+            return self.model_.decision_function(X)
+        return np.asarray(X @ self.coef_[0].astype(X.dtype), dtype=np.float64).ravel() + self.intercept_[0]
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False)
-        return self.model_.predict_proba(X)
+        if self.model_ is not None:
+            return self.model_.predict_proba(X)
+        p = expit(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
 
     def predict(self, X) -> np.ndarray:
         """Most probable class."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False)
-        return self.model_.predict(X)
+        if self.model_ is not None:
+            return self.model_.predict(X)
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -170,13 +239,41 @@ class InclusionClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-#: The classifier :class:`ActiveLearner` uses when given none. The dual problem at a loose
-#: tolerance ranks like the exact fit at about half the processor time; inclusions weigh 10x
-#: their balanced weight (as ASReview's elas_u4 weighs its relevant class about 10x beyond
-#: balance). Against the balanced weight, on the 16 shared reviews: WSS@95 +0.006, better on
-#: 11 of 16 (16 x 5 seeds, final labels) and +0.009, 11 of 15 (abstract labels, 2 seeds);
-#: benchmarks/RESULTS.md.
-SCREENING_CLASSIFIER = InclusionClassifier(dual=True, tol=1e-2, inclusion_boost=10.0)
+#: The classifier :class:`ActiveLearner` uses when given none. Inclusions weigh 10x their
+#: balanced weight (as ASReview's elas_u4 weighs its relevant class about 10x beyond balance;
+#: against the balanced weight, on the 16 shared reviews: WSS@95 +0.006, better on 11 of 16,
+#: benchmarks/RESULTS.md). Up to ``max_kernel_rows`` labels the learner solves the model
+#: exactly with :mod:`ldnscreen.logistic` (warm-started, without scikit-learn's per-fit
+#: validation); above that liblinear's dual problem at a loose tolerance, which ranked like the
+#: exact fit at about half the processor time of its primal problem.
+SCREENING_CLASSIFIER = InclusionClassifier(solver=KERNEL_SOLVER, dual=True, tol=1e-2, inclusion_boost=10.0)
+
+try:  # the solver call inside LogisticRegression.fit, without its per-fit input validation
+    from sklearn.svm._base import _fit_liblinear
+except ImportError:  # pragma: no cover - private function moved: LogisticRegression.fit
+    _fit_liblinear = None
+
+
+def _refit_liblinear(classifier: InclusionClassifier, X, y: np.ndarray, counts) -> None:
+    """What ``classifier.fit(X, y)`` does for 0/1 labels of both classes, without re-validating them.
+
+    The learner built ``X`` (CSR, float) and ``y`` itself; scikit-learn's
+    checks of them cost more than liblinear's solve on a few hundred rows.
+    The fitted attributes are those of the kernel solver (``model_`` is
+    ``None``), the numbers those of ``LogisticRegression(solver="liblinear")``.
+    """
+    neg, pos = costs_from_counts(counts[0], counts[1], 1.0, classifier.class_weight, classifier.inclusion_boost)
+    coef, intercept, n_iter = _fit_liblinear(
+        X, y, classifier.C, True, 1.0, {0: neg, 1: pos}, "l2", classifier.dual, 0,
+        classifier.max_iter, classifier.tol, classifier.random_state,
+    )
+    classifier.model_ = None
+    classifier.classes_ = np.array([0, 1])
+    classifier.coef_ = coef
+    classifier.intercept_ = np.ravel(intercept).astype(np.float64)
+    classifier.n_iter_ = np.asarray(n_iter, dtype=np.int32).ravel()
+    classifier.n_features_in_ = X.shape[1]
+
 
 _THREADPOOLS = None
 
@@ -193,6 +290,9 @@ def _single_threaded():
         from threadpoolctl import ThreadpoolController
 
         _THREADPOOLS = ThreadpoolController()
+    if all(library.num_threads == 1 for library in _THREADPOOLS.lib_controllers):
+        # already limited (e.g. by the simulation): entering a limit costs ~20 us per step
+        return contextlib.nullcontext()
     return _THREADPOOLS.limit(limits=1)
 
 
@@ -207,6 +307,20 @@ def retrain_interval(n_records: int, n_labels: int) -> int:
     if n_labels <= 100 or n_records <= 100_000:
         return 1
     return max(1, min(math.ceil(n_records / 100_000), math.ceil(n_labels / 100)))
+
+
+class _View:
+    """One feature matrix the learner trains a model on, with that model's state."""
+
+    __slots__ = ("X", "gram", "stale", "beta", "coef", "estimator")
+
+    def __init__(self, X):
+        self.X = X
+        self.gram: LabelledGram | None = None  # kernel solver: Gram matrix of the labelled rows
+        self.stale = False  # a label was removed: rebuild the Gram matrix
+        self.beta = np.zeros(0)  # kernel solver: the previous solution
+        self.coef = None
+        self.estimator = None  # scikit-learn path of a second view: its own clone
 
 
 class ActiveLearner:
@@ -233,6 +347,13 @@ class ActiveLearner:
         ``k`` in the prior weight ``k / (k + n_labels)``.
     query_options : dict or None, default=None
         Extra options for the query strategy (``share``, ``explore``).
+    body_view : float, default=0.5
+        Weight of a second model trained on the whole-text columns alone
+        (without the title field of :class:`~ldnscreen.features.TextFeatures`);
+        the score is the inclusion probability of the weighted mean of the two
+        models' log-odds. ``0`` trains the one model only. Whether words in
+        the title should count more differs between reviews (it decided the
+        shared reviews both ways); the two views hedge it (see "Two views").
 
     Attributes
     ----------
@@ -277,6 +398,7 @@ class ActiveLearner:
         random_state=None,
         prior_strength: float = 10.0,
         query_options: Mapping | None = None,
+        body_view: float = 0.5,
     ):
         self.features = features
         self.classifier = classifier
@@ -286,6 +408,7 @@ class ActiveLearner:
         self.random_state = random_state
         self.prior_strength = prior_strength
         self.query_options = query_options
+        self.body_view = body_view
         self.X_ = None
 
     # ------------------------------------------------------------------ setup
@@ -355,6 +478,15 @@ class ActiveLearner:
             self._estimator.set_params(random_state=int(draw(np.iinfo(np.int32).max)))
         self.n_fits_ = 0
         self._column_mask = np.zeros(X.shape[1], dtype=bool)
+        # labelled record indices in labelling order, and counts per class (no O(n) scans per step)
+        self._labelled: list[int] = []
+        self._counts = [0, 0]
+        # exact kernel solver: Gram matrix of the labelled rows, kept across retrains
+        estimator = self._estimator
+        self._kernel = type(estimator) is InclusionClassifier and estimator.solver == KERNEL_SOLVER
+        self._views = [_View(X)]
+        self._body = None  # the second view, made at the first fit
+        self._body_done = False
 
     def _check_started(self) -> None:
         if self.X_ is None:
@@ -382,7 +514,13 @@ class ActiveLearner:
         index = self._index(index)
         if y not in (0, 1):
             raise ValueError(f"label must be 0 or 1, got {y!r}")
-        if self.labels_[index] != y:
+        old = int(self.labels_[index])
+        if old != y:
+            if old < 0:
+                self._labelled.append(index)
+            else:
+                self._counts[old] -= 1
+            self._counts[y] += 1
             self.labels_[index] = int(y)
             self._changes_since_fit += 1
 
@@ -390,7 +528,12 @@ class ActiveLearner:
         """Undo the decision on one record (it returns to the queue)."""
         self._check_started()
         index = self._index(index)
-        if self.labels_[index] != -1:
+        old = int(self.labels_[index])
+        if old != -1:
+            self._counts[old] -= 1
+            self._labelled.remove(index)
+            for view in self._views:
+                view.stale = True
             self.labels_[index] = -1
             self._changes_since_fit += 1
 
@@ -398,7 +541,7 @@ class ActiveLearner:
     def n_labels(self) -> int:
         """Number of labelled records."""
         self._check_started()
-        return int((self.labels_ >= 0).sum())
+        return self._counts[0] + self._counts[1]
 
     @property
     def labels(self) -> dict[int, int]:
@@ -423,7 +566,7 @@ class ActiveLearner:
         return interval
 
     def _both_classes(self) -> bool:
-        return bool((self.labels_ == 1).any() and (self.labels_ == 0).any())
+        return self._counts[0] > 0 and self._counts[1] > 0
 
     def retrain_due(self) -> bool:
         """Whether :meth:`next` would retrain now."""
@@ -446,12 +589,58 @@ class ActiveLearner:
         with _single_threaded():
             self._fit_and_score()
 
+    def _body_view(self) -> "_View | None":
+        """The whole-text view (without the title field), or ``None`` when there is none."""
+        if not self._body_done:
+            self._body_done = True
+            features = self.features_
+            vectorizer = getattr(features, "text_vectorizer_", None)
+            if (
+                self.body_view
+                and vectorizer is not None
+                and getattr(features, "title_vectorizer_", None) is not None
+                and features.title_weight
+            ):
+                n_text = len(vectorizer.vocabulary_)
+                X_body = self.X_[:, :n_text]
+                norms = np.sqrt(np.asarray(X_body.multiply(X_body).sum(axis=1), dtype=np.float64).ravel())
+                norms[norms == 0] = 1.0
+                X_body = sp.csr_matrix(sp.diags((1.0 / norms).astype(self.X_.dtype)) @ X_body)
+                X_body.sort_indices()
+                self._body = _View(X_body.astype(self.X_.dtype, copy=False))
+                self._views.append(self._body)
+        return self._body
+
     def _fit_and_score(self) -> None:
-        labelled = np.flatnonzero(self.labels_ >= 0)
         classifier = self._estimator
-        X_labelled, y_labelled = self.X_[labelled], self.labels_[labelled].astype(np.int64)
-        self.n_labels_at_fit_ = labelled.size
+        body = self._body_view()
         self.n_fits_ += 1
+        kernel = self._kernel and self.n_labels <= classifier.max_kernel_rows
+        if kernel:
+            margin = self._fit_kernel(self._views[0])
+        else:
+            self._views[0].gram = None  # too many labels for the kernel solver: free the Gram matrix
+            margin = self._fit_sklearn(self._views[0], classifier)
+        self.coef_ = self._views[0].coef
+        self.classifier_ = classifier
+        self.n_labels_at_fit_ = self.n_labels
+        if body is not None:
+            if kernel:
+                margin_body = self._fit_kernel(body)
+            else:
+                body.gram = None
+                if body.estimator is None:
+                    body.estimator = clone(classifier)
+                margin_body = self._fit_sklearn(body, body.estimator)
+            margin *= 1.0 - self.body_view
+            margin += self.body_view * margin_body
+        self.model_scores_ = expit(margin, out=margin)
+
+    def _fit_sklearn(self, view: "_View", classifier) -> np.ndarray:
+        """Fit ``classifier`` through scikit-learn on the view's labelled rows; its log-odds of inclusion."""
+        X = view.X
+        labelled = np.flatnonzero(self.labels_ >= 0)
+        X_labelled, y_labelled = X[labelled], self.labels_[labelled].astype(np.int64)
         if type(classifier) is InclusionClassifier:
             # An L2-penalised logistic regression gives exactly 0 to a feature that is 0 in
             # every training row, so train on the columns the labelled records use (a few
@@ -460,24 +649,73 @@ class ActiveLearner:
             mask[X_labelled.indices] = True  # the used columns, without a hash-based np.unique
             columns = np.flatnonzero(mask)
             mask[columns] = False
-            classifier.fit(X_labelled[:, columns], y_labelled)
-            coef = np.zeros(self.X_.shape[1], dtype=self.X_.dtype)
+            if classifier.solver in ("liblinear", KERNEL_SOLVER) and _fit_liblinear is not None:
+                _refit_liblinear(classifier, X_labelled[:, columns], y_labelled, self._counts)
+            else:
+                classifier.fit(X_labelled[:, columns], y_labelled)
+            coef = np.zeros(X.shape[1], dtype=X.dtype)
             coef[columns] = classifier.coef_.ravel()
-            self.coef_ = coef
+            view.coef = coef
         else:
             classifier.fit(X_labelled, y_labelled)
             linear = hasattr(classifier, "coef_") and np.ndim(classifier.coef_) == 2 and classifier.coef_.shape[0] == 1
-            self.coef_ = np.asarray(classifier.coef_, dtype=self.X_.dtype).ravel() if linear else None
-        self.classifier_ = classifier
+            view.coef = np.asarray(classifier.coef_, dtype=X.dtype).ravel() if linear else None
         positive = int(np.flatnonzero(classifier.classes_ == 1)[0])
-        if self.coef_ is not None:
+        if view.coef is not None:
             # linear fast path: one sparse matrix-vector product, no input re-validation;
             # coefficients in the matrix's dtype, else scipy copies the whole float32
             # matrix to float64 on every step (12x slower, +8 bytes per stored value)
-            margin = np.asarray(self.X_ @ self.coef_, dtype=np.float64) + float(np.ravel(classifier.intercept_)[0])
-            self.model_scores_ = expit(margin if positive == 1 else -margin)
-        else:
-            self.model_scores_ = classifier.predict_proba(self.X_)[:, positive]
+            margin = np.asarray(X @ view.coef, dtype=np.float64) + float(np.ravel(classifier.intercept_)[0])
+            return margin if positive == 1 else -margin
+        p = np.clip(classifier.predict_proba(X)[:, positive], 1e-15, 1 - 1e-15)
+        return np.log(p) - np.log1p(-p)
+
+    def _fit_kernel(self, view: "_View") -> np.ndarray:
+        """Exact refit on the labelled rows of one view, warm-started, without scikit-learn's validation.
+
+        Solves the objective of :meth:`InclusionClassifier.fit` (liblinear's) with
+        :func:`ldnscreen.logistic.newton_kernel`; new labelled rows only add rows and
+        columns to the view's Gram matrix, and the previous solution is the starting
+        point. Returns the log-odds of inclusion of every record.
+        """
+        classifier = self._estimator
+        rows = self._labelled
+        gram = view.gram
+        if gram is None or view.stale:
+            gram = view.gram = LabelledGram(view.X, offset=1.0)  # + the intercept feature
+            gram.extend(rows)
+            view.stale = False
+            view.beta = np.zeros(0)
+        elif gram.n < len(rows):
+            gram.extend(rows[gram.n :])
+        n = gram.n
+        y = self.labels_[rows]
+        positive = y == 1
+        cost_neg, cost_pos = costs_from_counts(
+            self._counts[0], self._counts[1], classifier.C, classifier.class_weight, classifier.inclusion_boost
+        )
+        beta = np.zeros(n)  # warm start: the previous solution, 0 for new rows
+        beta[: view.beta.shape[0]] = view.beta
+        beta, n_iter = newton_kernel(
+            gram.K, np.where(positive, 1.0, -1.0), np.where(positive, cost_pos, cost_neg), beta,
+            max_iter=classifier.max_iter,
+        )
+        view.beta = beta
+        coef = gram.coef(beta)
+        intercept = float(beta.sum())
+        if view is self._views[0]:
+            # fitted state of the estimator, as InclusionClassifier.fit would leave it
+            classifier.model_ = None
+            classifier.classes_ = np.array([0, 1])
+            classifier.coef_ = coef[np.newaxis, :]
+            classifier.intercept_ = np.array([intercept])
+            classifier.n_iter_ = np.array([n_iter], dtype=np.int32)
+            classifier.n_features_in_ = coef.shape[0]
+        view.coef = coef.astype(view.X.dtype, copy=False)
+        margin = view.X @ view.coef
+        margin = margin.astype(np.float64, copy=False)
+        margin += intercept
+        return margin
 
     # ------------------------------------------------------------------ ranking
     def scores(self) -> np.ndarray:
@@ -486,6 +724,9 @@ class ActiveLearner:
         Before both classes are labelled: the prior, or 0.5 everywhere
         without one (the seeded tie-break order then decides).
         """
+        return self._scores(copy=True)
+
+    def _scores(self, copy: bool) -> np.ndarray:
         self._check_started()
         if self.retrain_due():
             self.retrain()
@@ -494,20 +735,23 @@ class ActiveLearner:
                 return self.prior_scores_.copy()
             return np.full(self.X_.shape[0], 0.5)
         if self.prior_scores_ is None:
-            return self.model_scores_.copy()
+            return self.model_scores_.copy() if copy else self.model_scores_
         weight = self.prior_strength / (self.prior_strength + self.n_labels)
         return weight * self.prior_scores_ + (1.0 - weight) * self.model_scores_
 
     def next(self, n: int = 1) -> list[int]:
         """The next ``n`` unlabelled record indices to screen (retrains first if due)."""
-        scores = self.scores()
+        scores = self._scores(copy=False)
+        if self.query == "max" and not self.query_options and n >= 0:
+            # what query.max_query does, without re-checking arrays this class built
+            return ranked(scores, np.flatnonzero(self.labels_ < 0), n, self.tiebreak_).tolist()
         options = dict(self.query_options or {})
         picks = run_query(scores, self.labels_ < 0, self.query, n, self.rng_, tiebreak=self.tiebreak_, **options)
         return [int(i) for i in picks]
 
     def ranking(self) -> np.ndarray:
         """All unlabelled record indices, highest score first (ties in the seeded order)."""
-        scores = self.scores()
+        scores = self._scores(copy=False)
         return ranked(scores, np.flatnonzero(self.labels_ < 0), None, self.tiebreak_)
 
     def top_terms(self, index: int, k: int = 5) -> list[tuple[str, float]]:

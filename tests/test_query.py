@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ldnscreen.query import QUERY_STRATEGIES, max_query, mixed_query, query, uncertainty_query
+from ldnscreen.query import QUERY_STRATEGIES, max_query, mixed_query, query, ranked, uncertainty_query
 
 
 def test_max_returns_highest_first_and_skips_labelled():
@@ -94,3 +94,15 @@ def test_callable_strategy():
         return np.argsort(scores)[:n]
 
     assert query([0.3, 0.1, 0.2], None, lowest, n=2).tolist() == [1, 2]
+
+
+def test_single_pick_shortcut_agrees_with_the_full_ranking():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        scores = rng.integers(0, 4, size=30) / 4.0  # many ties
+        candidates = np.flatnonzero(rng.random(30) < 0.7)
+        tiebreak = rng.permutation(30)
+        best = ranked(scores, candidates, 1, tiebreak)
+        assert best.tolist() == ranked(scores, candidates, None, tiebreak)[:1].tolist()
+        assert best.dtype == np.intp
+    assert ranked(np.array([0.5]), np.array([], dtype=int), 1, np.array([0])).tolist() == []

@@ -9,7 +9,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from ldnscreen.features import TextFeatures
-from ldnscreen.rankers import ActiveLearner, InclusionClassifier, rank, retrain_interval
+from ldnscreen.rankers import SCREENING_CLASSIFIER, ActiveLearner, InclusionClassifier, rank, retrain_interval
 from ldnscreen.records import Record
 
 DOCS = [
@@ -25,7 +25,7 @@ DOCS = [
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # sklearn's one-label check itself
-@parametrize_with_checks([InclusionClassifier()])
+@parametrize_with_checks([InclusionClassifier(), InclusionClassifier(solver="kernel-newton")])
 def test_inclusion_classifier_passes_sklearn_checks(estimator, check):
     check(estimator)
 
@@ -220,3 +220,141 @@ def test_any_probabilistic_classifier_can_be_used():
     model.label(1, 0)
     assert set(model.next(n=3)) == {2, 4, 7}
     assert model.top_terms(2) == []  # no linear weights to explain with
+
+
+def exact_scores(model: ActiveLearner, **classifier_options) -> np.ndarray:
+    """p(included) of liblinear's primal problem solved to 1e-10 on the learner's current labels."""
+    labelled = np.flatnonzero(model.labels_ >= 0)
+    options = {"inclusion_boost": 10.0, "tol": 1e-10, "max_iter": 100_000, **classifier_options}
+    full = InclusionClassifier(**options).fit(model.X_[labelled], model.labels_[labelled])
+    return full.predict_proba(model.X_)[:, 1]
+
+
+def test_kernel_solver_classifier_matches_exact_liblinear():
+    X = TextFeatures(min_df=1).fit_transform(DOCS)
+    y = [1, 0, 1, 0, 1, 0, 0, 1]
+    for options in ({}, {"inclusion_boost": 10.0, "C": 3.0}, {"class_weight": None}):
+        kernel = InclusionClassifier(solver="kernel-newton", **options).fit(X, y)
+        exact = InclusionClassifier(tol=1e-10, max_iter=100_000, **options).fit(X, y)
+        assert kernel.model_ is None and exact.model_ is not None
+        np.testing.assert_allclose(kernel.coef_, exact.coef_, atol=1e-6)
+        np.testing.assert_allclose(kernel.predict_proba(X), exact.predict_proba(X), atol=1e-6)
+    above = InclusionClassifier(solver="kernel-newton", max_kernel_rows=4).fit(X, y)
+    assert above.model_ is not None  # too many rows: liblinear fitted
+
+
+def test_default_learner_solves_exactly_and_keeps_up_with_label_changes():
+    assert SCREENING_CLASSIFIER.solver == "kernel-newton"
+    model = learner(random_state=0)
+    model.label(0, 1)
+    model.label(1, 0)
+    for step in [(7, 1), (6, 0), (3, 0)]:
+        model.next()
+        np.testing.assert_allclose(model.model_scores_, exact_scores(model), atol=1e-6)
+        model.label(*step)
+    model.label(6, 1)  # relabel: same rows, new target
+    model.next()
+    np.testing.assert_allclose(model.model_scores_, exact_scores(model), atol=1e-6)
+    model.unlabel(7)  # the kept Gram matrix is rebuilt
+    model.label(2, 1)
+    model.next()
+    np.testing.assert_allclose(model.model_scores_, exact_scores(model), atol=1e-6)
+    assert model.n_labels == 5 and model.n_labels_at_fit_ == 5 and model.n_fits_ == 5
+    proba = model.classifier_.predict_proba(model.X_)[:, 1]  # the fitted estimator is usable
+    np.testing.assert_allclose(proba, model.model_scores_, atol=1e-6)
+    assert model.top_terms(4)
+
+
+def test_learner_falls_back_to_liblinear_above_the_kernel_limit():
+    model = learner(random_state=0, classifier=InclusionClassifier(solver="kernel-newton", max_kernel_rows=3, inclusion_boost=10.0))
+    model.label(0, 1)
+    model.label(1, 0)
+    model.label(2, 1)
+    model.next()
+    assert model._views[0].gram is not None  # kernel solver
+    model.label(3, 0)
+    model.next()
+    assert model._views[0].gram is None  # liblinear (dual=False, tol=1e-4 here)
+    np.testing.assert_allclose(model.model_scores_, exact_scores(model), atol=1e-3)
+    model.unlabel(3)
+    model.next()
+    assert model._views[0].gram is not None
+    np.testing.assert_allclose(model.model_scores_, exact_scores(model), atol=1e-6)
+
+
+def test_liblinear_classifier_stays_on_the_liblinear_path():
+    model = learner(random_state=0, classifier=InclusionClassifier(dual=True, tol=1e-2, inclusion_boost=10.0))
+    model.label(0, 1)
+    model.label(1, 0)
+    model.next()
+    assert model._views[0].gram is None
+
+
+def test_same_seed_same_order_with_the_kernel_solver(shared_screening):
+    from ldnscreen.simulate import load_labelled_records, simulate
+
+    records = load_labelled_records(shared_screening / "cohen2006_nsaids.csv")
+    first = simulate(records, seed=3, progress=False, stop=60)
+    again = simulate(records, seed=3, progress=False, stop=60)
+    assert first.record_ids == again.record_ids
+
+
+TITLED = [
+    Record(title="Low-dose naltrexone for fibromyalgia", abstract="A randomised trial of pain in women."),
+    Record(title="Opioid tolerance in rats", abstract="Morphine given to rats; pain behaviour measured."),
+    Record(title="Naltrexone in complex regional pain syndrome", abstract="Case series of chronic pain patients."),
+    Record(title="Statins and liver enzymes", abstract="A cohort of adults followed for five years."),
+    Record(title="Low-dose naltrexone pilot", abstract="Chronic pain relieved in a small open trial."),
+    Record(title="Morphine in mice", abstract="Nociception in an animal model of pain."),
+    Record(title="Dietary fibre and cholesterol", abstract="A trial in adults with high cholesterol."),
+    Record(title="Naltrexone and Crohn disease", abstract="Trial of low-dose naltrexone, pain scores secondary."),
+]
+
+
+def _view_margin(X, labelled, y, **options):
+    clf = InclusionClassifier(inclusion_boost=10.0, tol=1e-10, max_iter=100_000, **options).fit(X[labelled], y)
+    return clf.decision_function(X)
+
+
+@pytest.mark.parametrize("body_view", [0.5, 0.25, 0.0])
+def test_two_views_average_the_log_odds_of_the_title_and_whole_text_models(body_view):
+    from scipy.special import expit
+    from sklearn.preprocessing import normalize
+
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, body_view=body_view).fit_features(TITLED)
+    for index, y in [(0, 1), (1, 0), (3, 0), (2, 1)]:
+        model.label(index, y)
+    model.next()
+    labelled = np.flatnonzero(model.labels_ >= 0)
+    y = model.labels_[labelled]
+    n_text = len(model.features_.text_vectorizer_.vocabulary_)
+    assert model.X_.shape[1] > n_text  # there is a title field
+    full = _view_margin(model.X_, labelled, y)
+    body = _view_margin(normalize(model.X_[:, :n_text]), labelled, y)
+    expected = expit((1 - body_view) * full + body_view * body)
+    np.testing.assert_allclose(model.model_scores_, expected, atol=1e-6)
+    assert len(model._views) == (2 if body_view else 1)
+    if body_view:  # the two views disagree here, so the blend is not either model alone
+        assert np.abs(expit(full) - expected).max() > 1e-3
+
+
+def test_two_views_on_the_liblinear_path_match_the_kernel_path():
+    kernel = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+    liblinear = ActiveLearner(
+        features=TextFeatures(min_df=1), random_state=0,
+        classifier=InclusionClassifier(inclusion_boost=10.0, tol=1e-10, max_iter=100_000),
+    ).fit_features(TITLED)
+    for model in (kernel, liblinear):
+        for index, y in [(0, 1), (1, 0), (3, 0), (2, 1)]:
+            model.label(index, y)
+        model.next()
+    assert liblinear._views[1].estimator is not None  # the second view has its own clone
+    np.testing.assert_allclose(kernel.model_scores_, liblinear.model_scores_, atol=1e-5)
+
+
+def test_no_second_view_without_a_title_field():
+    model = ActiveLearner(features=TextFeatures(min_df=1, title_weight=0), random_state=0).fit_features(TITLED)
+    model.label(0, 1)
+    model.label(1, 0)
+    model.next()
+    assert len(model._views) == 1

@@ -1,0 +1,146 @@
+"""Tests of ldnscreen.logistic: the exact kernel-space Newton solver and the incremental Gram matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+
+from ldnscreen.logistic import LabelledGram, class_costs, fit_logistic, newton_kernel
+
+
+def sparse_problem(seed: int, n: int = 60, d: int = 400, density: float = 0.03, share: float = 0.15):
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, d, density=density, format="csr", random_state=seed, dtype=np.float64)
+    X.data = rng.uniform(0.1, 1.0, X.nnz)
+    truth = rng.normal(size=d)
+    margin = X @ truth
+    y = (margin > np.quantile(margin, 1 - share)).astype(int)
+    flip = rng.random(n) < 0.1  # not separable
+    y[flip] = 1 - y[flip]
+    y[:2] = [1, 0]
+    return X, y
+
+
+def liblinear(X, y, class_weight, C=1.0, sample_weight=None):
+    model = LogisticRegression(solver="liblinear", C=C, class_weight=class_weight, tol=1e-10, max_iter=100_000)
+    model.fit(X, y, sample_weight=sample_weight)
+    return model.coef_.ravel(), float(model.intercept_[0])
+
+
+def costs_of(y, C, class_weight, boost=1.0):
+    neg, pos = class_costs(np.asarray(y), C, class_weight, boost)
+    return np.where(np.asarray(y) == 1, pos, neg)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("C, class_weight, boost", [(1.0, "balanced", 10.0), (0.3, None, 1.0), (5.0, {0: 0.5, 1: 3.0}, 1.0)])
+def test_matches_liblinear_on_sparse_data(seed, C, class_weight, boost):
+    X, y = sparse_problem(seed)
+    cost = costs_of(y, C, class_weight, boost)
+    coef, intercept, _ = fit_logistic(X, np.where(y == 1, 1.0, -1.0), cost)
+    neg, pos = cost[y == 0][0], cost[y == 1][0]
+    ref_coef, ref_intercept = liblinear(X, y, {0: neg / C, 1: pos / C}, C)
+    np.testing.assert_allclose(coef, ref_coef, atol=1e-6)
+    assert intercept == pytest.approx(ref_intercept, abs=1e-6)
+
+
+def test_sample_weights_act_like_repeated_rows():
+    X, y = sparse_problem(3, n=30)
+    s = np.where(y == 1, 1.0, -1.0)
+    twice = np.r_[np.ones(10) * 2.0, np.ones(20)]
+    weighted = fit_logistic(X, s, twice)
+    repeated = fit_logistic(sp.vstack([X[:10], X]), np.r_[s[:10], s], np.ones(40))
+    np.testing.assert_allclose(weighted[0], repeated[0], atol=1e-8)
+    assert weighted[1] == pytest.approx(repeated[1], abs=1e-8)
+
+
+def test_dense_and_sparse_input_agree():
+    X, y = sparse_problem(4)
+    s, cost = np.where(y == 1, 1.0, -1.0), costs_of(y, 1.0, "balanced")
+    sparse_fit, dense_fit = fit_logistic(X, s, cost), fit_logistic(X.toarray(), s, cost)
+    np.testing.assert_allclose(sparse_fit[0], dense_fit[0], atol=1e-10)
+
+
+def test_warm_start_reaches_the_same_optimum():
+    X, y = sparse_problem(5)
+    G = (X @ X.T).toarray() + 1.0
+    s, cost = np.where(y == 1, 1.0, -1.0), costs_of(y, 1.0, "balanced", 10.0)
+    cold, cold_iter = newton_kernel(G, s, cost)
+    near, near_iter = newton_kernel(G, s, cost, beta=cold * 0.9)
+    far, _ = newton_kernel(G, s, cost, beta=np.full(s.shape, 50.0))
+    np.testing.assert_allclose(near, cold, atol=1e-8)
+    np.testing.assert_allclose(far, cold, atol=1e-8)
+    assert near_iter < cold_iter
+    restart, restart_iter = newton_kernel(G, s, cost, beta=cold)
+    assert restart_iter <= 1
+    np.testing.assert_allclose(restart, cold, atol=1e-10)
+
+
+def test_class_costs():
+    y = np.array([0, 0, 0, 1])
+    assert class_costs(y, 2.0, None) == (2.0, 2.0)
+    assert class_costs(y, 1.0, "balanced") == pytest.approx((4 / 6, 2.0))
+    assert class_costs(y, 1.0, {1: 5.0}) == (1.0, 5.0)
+    with pytest.raises(ValueError, match="balanced"):
+        class_costs(y, 1.0, "auto")
+
+
+def test_gram_grows_row_by_row_and_in_blocks():
+    X, _ = sparse_problem(6, n=40)
+    X = sp.vstack([X, sp.csr_matrix((1, X.shape[1]))], format="csr").astype(np.float32)  # row 40 is empty
+    gram = LabelledGram(X, offset=1.0)
+    order = [5, 40, 3, 17, 0, 1, 2, 8, 9, 10, 11, 12, 30, 31]
+    gram.extend(order[:1])
+    gram.extend(order[1:3])  # row by row
+    gram.extend(order[3:10])  # one block
+    gram.extend(order[10:])
+    X64 = X.astype(np.float64)
+    expected = (X64[order] @ X64[order].T).toarray() + 1.0
+    assert gram.rows == order
+    np.testing.assert_allclose(gram.K, expected, atol=1e-12)
+    beta = np.random.default_rng(0).normal(size=len(order))
+    np.testing.assert_allclose(gram.coef(beta), X64[order].T @ beta, atol=1e-12)
+    gram.reset([3, 5])
+    np.testing.assert_allclose(gram.K, (X64[[3, 5]] @ X64[[3, 5]].T).toarray() + 1.0, atol=1e-12)
+
+
+def test_matches_liblinear_on_shared_reviews(shared_screening):
+    from ldnscreen.features import TextFeatures
+    from ldnscreen.simulate import load_labelled_records
+
+    for name in ("cohen2006_nsaids", "cohen2006_triptans", "kitchenham_2010"):
+        records = load_labelled_records(shared_screening / f"{name}.csv")
+        y_all = np.array([r.labels["label_included"] for r in records])
+        X = TextFeatures().fit_transform(records)
+        rng = np.random.default_rng(0)
+        labelled = np.r_[rng.choice(np.flatnonzero(y_all == 1), 8, replace=False), rng.choice(np.flatnonzero(y_all == 0), 92, replace=False)]
+        y = y_all[labelled]
+        cost = costs_of(y, 1.0, "balanced", 10.0)
+        coef, intercept, _ = fit_logistic(X[labelled], np.where(y == 1, 1.0, -1.0), cost)
+        ref_coef, ref_intercept = liblinear(X[labelled], y, {0: cost[y == 0][0], 1: cost[y == 1][0]})
+        np.testing.assert_allclose(coef, ref_coef, atol=1e-6)
+        ours = X.astype(np.float64) @ coef + intercept
+        theirs = X.astype(np.float64) @ ref_coef + ref_intercept
+        # same ranking, except between records whose scores are within the solvers' tolerance
+        order, ref_order = np.argsort(-ours, kind="stable"), np.argsort(-theirs, kind="stable")
+        differ = order != ref_order
+        assert np.all(np.abs(ours[order[differ]] - ours[ref_order[differ]]) < 1e-6), name
+
+
+def test_gram_without_scipys_private_kernels(monkeypatch):
+    import ldnscreen.logistic as logistic
+
+    X, _ = sparse_problem(7, n=20)
+    fast = LabelledGram(X, offset=1.0)
+    fast.extend([3, 1])
+    fast.extend([4])
+    monkeypatch.setattr(logistic, "_csr_matvec", None)
+    monkeypatch.setattr(logistic, "_csc_matvec", None)
+    public = LabelledGram(X, offset=1.0)
+    public.extend([3, 1])
+    public.extend([4])
+    np.testing.assert_allclose(public.K, fast.K, atol=1e-12)
+    beta = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(public.coef(beta), fast.coef(beta), atol=1e-12)
