@@ -1,0 +1,255 @@
+"""Ranker experiments of issue #3 (session 2): variants of the active learner, 16 reviews x seeds.
+
+Each variant is an :class:`~ldnscreen.rankers.ActiveLearner` subclass run through
+:func:`ldnscreen.simulate.simulate` exactly as the benchmark runs the default. The
+baseline ``base`` is the session-1 default (one model with the title field, liblinear
+dual at tol 1e-2, inclusions 10x their balanced weight); the others change one thing
+against it. Rows go to ``--out`` (CSV, appended); ``--compare`` prints per-dataset WSS@95
+against ``base`` and against ASReview elas_u4's runs in a ``runs.csv`` of
+``benchmarks/screening.py``.
+
+    nice -n 5 .venv/bin/python benchmarks/ranker_lab.py base views pn100 --seeds 0-4
+    .venv/bin/python benchmarks/ranker_lab.py --compare base views pn100 \\
+        --peer-runs benchmarks/.work/combined/runs.csv
+
+Variants (names are parsed, so new settings need no code):
+
+``base``                    the session-1 default
+``views`` / ``views:vw=0.65``  + a second model without the title field, log-odds averaged
+                            (``vw`` = weight of the title-field model)
+``pn100`` / ``pn100w0.3`` / ``pn100u100``  + 100 random unscreened records as presumed
+                            exclusions at each retrain (CAL/BMI), weight 0.3, or only
+                            while at most 100 records are labelled
+``combo:m=100,w=0.3``       views + presumed exclusions (``until=100`` as above)
+``centroid0.5``             rank-average with cosine similarity to the inclusions' centroid
+``lsa:k=100,w=0.5``         + 100 LSA (truncated SVD) dimensions appended to TF-IDF
+``mix:nb=0.5,alpha=0.1``    + multinomial naive Bayes, standardised margins averaged
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ldnscreen.rankers import ActiveLearner, InclusionClassifier  # noqa: E402
+
+
+def _base_classifier():
+    return InclusionClassifier(dual=True, tol=1e-2, inclusion_boost=10.0)
+
+
+class LabLearner(ActiveLearner):
+    """The session-1 default (``body_view=0``, liblinear) plus ``options`` read by the subclasses."""
+
+    def __init__(self, classifier=None, random_state=None, body_view=0.0, options=None):
+        super().__init__(classifier=classifier if classifier is not None else _base_classifier(),
+                         random_state=random_state, body_view=body_view)
+        self.options = dict(options or {})
+
+    def _presumed(self, labelled):
+        """Rows, targets and weights with presumed exclusions drawn from the unscreened records."""
+        m, until = int(self.options.get("m", 0)), self.options.get("until")
+        unlabelled = np.flatnonzero(self.labels_ < 0)
+        m = min(m, unlabelled.size)
+        if until is not None and labelled.size > int(until):
+            m = 0
+        extra = self.rng_.choice(unlabelled, size=m, replace=False) if m else np.zeros(0, dtype=int)
+        rows = np.concatenate([labelled, extra])
+        y = np.concatenate([self.labels_[labelled].astype(np.int64), np.zeros(m, np.int64)])
+        weights = np.concatenate([np.ones(labelled.size), np.full(m, float(self.options.get("w", 1.0)))])
+        return rows, y, weights
+
+    def _fit_margin(self, X, rows, y, weights):
+        X_rows = X[rows]
+        columns = np.unique(X_rows.indices)
+        classifier = self._estimator
+        classifier.fit(X_rows[:, columns], y, sample_weight=weights)
+        coef = np.zeros(X.shape[1], dtype=np.float32)
+        coef[columns] = classifier.coef_.ravel()
+        self.classifier_ = classifier
+        return np.asarray(X @ coef, dtype=np.float64) + float(classifier.intercept_[0]), coef
+
+    def _body_matrix(self):
+        if not hasattr(self, "_lab_body"):
+            n_text = len(self.features_.text_vectorizer_.vocabulary_)
+            X = self.X_[:, :n_text]
+            norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+            norms[norms == 0] = 1.0
+            self._lab_body = sp.csr_matrix(sp.diags(1.0 / norms) @ X).astype(np.float32)
+        return self._lab_body
+
+    def _fit_and_score(self):
+        labelled = np.flatnonzero(self.labels_ >= 0)
+        rows, y, weights = self._presumed(labelled)
+        self.n_fits_ += 1
+        self.n_labels_at_fit_ = labelled.size
+        margin, self.coef_ = self._fit_margin(self.X_, rows, y, weights)
+        if self.options.get("views"):
+            body, _ = self._fit_margin(self._body_matrix(), rows, y, weights)
+            vw = float(self.options.get("vw", 0.5))
+            margin = vw * margin + (1.0 - vw) * body
+        self.model_scores_ = self._post(expit(margin))
+
+    def _post(self, p):
+        return p
+
+
+class Centroid(LabLearner):
+    def _post(self, p):
+        alpha = float(self.options.get("alpha", 0.5))
+        centroid = np.asarray(self.X_[self.labels_ == 1].mean(axis=0)).ravel().astype(np.float32)
+        similarity = np.asarray(self.X_ @ centroid, dtype=np.float64)
+        rank = lambda a: np.argsort(np.argsort(a)) / len(a)  # noqa: E731
+        return (1 - alpha) * rank(p) + alpha * rank(similarity)
+
+
+class NaiveBayesMix(LabLearner):
+    def _post(self, p):
+        p = np.clip(p, 1e-12, 1 - 1e-12)
+        z = lambda a: (a - a.mean()) / (a.std() + 1e-12)  # noqa: E731
+        labelled = np.flatnonzero(self.labels_ >= 0)
+        y, X = self.labels_[labelled], self.X_[labelled]
+        alpha = float(self.options.get("alpha", 1.0))
+        s1 = np.asarray(X[y == 1].sum(axis=0)).ravel() + alpha
+        s0 = np.asarray(X[y == 0].sum(axis=0)).ravel() + alpha
+        w = (np.log(s1 / s1.sum()) - np.log(s0 / s0.sum())).astype(np.float32)
+        nb = float(self.options.get("nb", 1.0))
+        return expit((z(np.log(p) - np.log1p(-p)) + nb * z(np.asarray(self.X_ @ w, np.float64))) / (1 + nb))
+
+
+class LSA(LabLearner):
+    def fit_features(self, records):
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.preprocessing import normalize
+
+        super().fit_features(records)
+        k = min(int(self.options.get("k", 100)), min(self.X_.shape) - 1)
+        Z = TruncatedSVD(k, random_state=0, n_iter=4).fit_transform(self.X_)
+        Z = normalize(Z) * float(self.options.get("w", 0.5))
+        self.X_ = normalize(sp.hstack([self.X_, sp.csr_matrix(Z.astype(np.float32))]).tocsr()).astype(np.float32)
+        return self
+
+
+def _options(text):
+    return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
+
+
+def make(name: str) -> ActiveLearner:
+    """A learner for a variant name (see the module docstring)."""
+    head, _, rest = name.partition(":")
+    options = _options(rest)
+    if head == "base":
+        return LabLearner()
+    if head == "views":
+        return LabLearner(options={"views": 1, **options})
+    if head == "combo":
+        return LabLearner(options={"views": 1, **options})
+    if head.startswith("pn"):  # pn100, pn100w0.3, pn100u100
+        spec = head[2:]
+        if "u" in spec:
+            spec, until = spec.split("u")
+            options["until"] = until
+        if "w" in spec:
+            spec, weight = spec.split("w")
+            options["w"] = weight
+        return LabLearner(options={"m": spec, **options})
+    if head.startswith("centroid"):
+        return Centroid(options={"alpha": head[8:] or 0.5})
+    if head == "lsa":
+        return LSA(options=options)
+    if head == "mix":
+        return NaiveBayesMix(options=options)
+    raise SystemExit(f"unknown variant {name!r}")
+
+
+def _seeds(text):
+    if "-" in text:
+        a, b = text.split("-")
+        return list(range(int(a), int(b) + 1))
+    return [int(s) for s in text.split(",")]
+
+
+def run(variants, seeds, label, data_dir, out):
+    from ldnscreen.simulate import load_labelled_records, simulate
+
+    files = sorted(p for p in Path(data_dir).glob("*.csv") if p.stem != "MANIFEST")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = not out.exists()
+    with out.open("a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(["variant", "label", "dataset", "seed", "wss_95", "loss", "atd", "rrf_10", "n_screened", "cpu"])
+        for variant in variants:
+            for seed in seeds:
+                for path in files:
+                    records = load_labelled_records(path)
+                    if not any(label in r.labels for r in records):
+                        continue
+                    start = time.process_time()
+                    result = simulate(records, label=label, seed=seed, progress=False, learner=make(variant), dataset=path.stem)
+                    m = result.metrics
+                    writer.writerow([variant, label, path.stem, seed, m["wss_95"], m["loss"], m["atd"], m["rrf_10"],
+                                     len(result.record_ids), round(time.process_time() - start, 3)])
+                    handle.flush()
+                print(f"{variant} seed {seed} done", flush=True)
+
+
+def compare(variants, label, out, peer_runs):
+    import pandas as pd
+
+    runs = pd.read_csv(out)
+    runs = runs[runs.label == label]
+    table = runs.pivot_table(index="dataset", columns="variant", values="wss_95", aggfunc="mean")
+    counts = runs.groupby("variant").size()
+    base = variants[0]
+    if peer_runs and os.path.exists(peer_runs):
+        peer = pd.read_csv(peer_runs)
+        peer = peer[(peer.label == label) & (peer.model == "elas_u4")].groupby("dataset").wss_95.mean()
+        if len(peer):
+            table["elas_u4"] = peer
+    print(table[[v for v in variants if v in table] + (["elas_u4"] if "elas_u4" in table else [])].round(3).to_string())
+    print()
+    print("| variant | runs | mean WSS@95 | vs base | better than base | worst vs base | vs elas_u4 | worst vs elas_u4 | datasets < -0.03 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for v in variants:
+        if v not in table:
+            continue
+        vb = table[v] - table[base]
+        row = f"| {v} | {counts.get(v, 0)} | {table[v].mean():.3f} | {vb.mean():+.3f} | {(vb > 0).sum()}/{vb.notna().sum()} | {vb.min():+.3f} ({vb.idxmin()}) |"
+        if "elas_u4" in table:
+            ve = table[v] - table["elas_u4"]
+            row += f" {ve.mean():+.3f} | {ve.min():+.3f} ({ve.idxmin()}) | {(ve < -0.03).sum()} |"
+        else:
+            row += " | | |"
+        print(row)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("variants", nargs="+")
+    parser.add_argument("--seeds", default="0-4")
+    parser.add_argument("--labels", default="label_included")
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "corpora" / "screening"))
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / ".work" / "lab" / "runs.csv")
+    parser.add_argument("--compare", action="store_true", help="print the comparison of runs already in --out")
+    parser.add_argument("--peer-runs", default=str(ROOT / "benchmarks" / ".work" / "combined" / "runs.csv"))
+    args = parser.parse_args(argv)
+    if args.compare:
+        compare(args.variants, args.labels, args.out, args.peer_runs)
+    else:
+        run(args.variants, _seeds(args.seeds), args.labels, args.data_dir, args.out)
+
+
+if __name__ == "__main__":
+    main()
