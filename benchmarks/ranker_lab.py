@@ -24,6 +24,9 @@ Variants (names are parsed, so new settings need no code):
 ``centroid0.5``             rank-average with cosine similarity to the inclusions' centroid
 ``lsa:k=100,w=0.5``         + 100 LSA (truncated SVD) dimensions appended to TF-IDF
 ``mix:nb=0.5,alpha=0.1``    + multinomial naive Bayes, standardised margins averaged
+``default`` / ``mindf1`` / ``once``  the current default (two views, exact solver); with
+                            ``TextFeatures(min_df=1)``; the same with each record's once-seen
+                            terms collapsed into one column per record and field
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from scipy.special import expit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ldnscreen.features import TextFeatures  # noqa: E402
 from ldnscreen.rankers import ActiveLearner, InclusionClassifier  # noqa: E402
 
 
@@ -141,6 +145,50 @@ class LSA(LabLearner):
         return self
 
 
+class OnceColumns(ActiveLearner):
+    """The current default with ``min_df=1``, each record's once-seen terms collapsed into one column.
+
+    A term with document frequency 1 appears in one record only, so its weight moves only that
+    record's margin; under the L2 penalty all of a record's once-seen terms act as one column
+    whose value is their norm. The ranking should equal ``TextFeatures(min_df=1)``'s with one
+    extra non-zero per record and field instead of dozens.
+    """
+
+    def __init__(self, random_state=None):
+        super().__init__(features=TextFeatures(min_df=1), random_state=random_state)
+
+    def fit_features(self, records):
+        super().fit_features(records)
+        X = self.X_.tocsc()
+        n_text = len(self.features_.text_vectorizer_.vocabulary_)
+        blocks, widths = [], []
+        for lo, hi in ((0, n_text), (n_text, X.shape[1])):
+            block = X[:, lo:hi]
+            once = np.diff(block.indptr) == 1
+            kept = block[:, ~once]
+            squares = np.asarray(block[:, once].multiply(block[:, once]).sum(axis=1)).ravel()
+            collapsed = sp.diags(np.sqrt(squares).astype(np.float32)).tocsc()
+            blocks += [kept, collapsed]
+            widths.append(kept.shape[1] + collapsed.shape[1])
+        self.X_ = sp.hstack(blocks).tocsr().astype(np.float32)
+        self._lab_text_width = widths[0]
+        self._views = [type(self._views[0])(self.X_)]
+        self._column_mask = np.zeros(self.X_.shape[1], dtype=bool)
+        return self
+
+    def _body_view(self):
+        if not self._body_done:
+            self._body_done = True
+            X = self.X_[:, : self._lab_text_width]
+            norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+            norms[norms == 0] = 1.0
+            X = sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ X).astype(np.float32)
+            X.sort_indices()
+            self._body = type(self._views[0])(X)
+            self._views.append(self._body)
+        return self._body
+
+
 def _options(text):
     return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
 
@@ -151,6 +199,12 @@ def make(name: str) -> ActiveLearner:
     options = _options(rest)
     if head == "base":
         return LabLearner()
+    if head == "default":  # the current default
+        return ActiveLearner()
+    if head == "mindf1":  # the current default with TextFeatures(min_df=1)
+        return ActiveLearner(features=TextFeatures(min_df=1))
+    if head == "once":
+        return OnceColumns()
     if head == "views":
         return LabLearner(options={"views": 1, **options})
     if head == "combo":
