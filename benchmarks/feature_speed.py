@@ -41,18 +41,7 @@ from ldnscreen.features import TextFeatures  # noqa: E402
 class SklearnTextFeatures(TextFeatures):
     """The previous :class:`TextFeatures`: scikit-learn's TfidfVectorizer per field (the reference)."""
 
-    def _vectorizer(self, ngram_range, min_df, max_df) -> TfidfVectorizer:
-        return TfidfVectorizer(
-            ngram_range=tuple(ngram_range),
-            min_df=min_df,
-            max_df=max_df,
-            sublinear_tf=self.sublinear_tf,
-            stop_words=self.stop_words,
-            max_features=self.max_features,
-            dtype=self.dtype,
-            norm="l2",
-            strip_accents="unicode",
-        )
+    _vectorizer_class = TfidfVectorizer
 
     @staticmethod
     def _fit_vectorizer(make, texts, transform: bool):

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
+from sklearn.preprocessing import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,11 +87,7 @@ class LabLearner(ActiveLearner):
 
     def _body_matrix(self):
         if not hasattr(self, "_lab_body"):
-            n_text = len(self.features_.text_vectorizer_.vocabulary_)
-            X = self.X_[:, :n_text]
-            norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-            norms[norms == 0] = 1.0
-            self._lab_body = sp.csr_matrix(sp.diags(1.0 / norms) @ X).astype(np.float32)
+            self._lab_body = normalize(self.X_[:, : self._text_columns()])
         return self._lab_body
 
     def _fit_and_score(self):
@@ -176,17 +173,8 @@ class OnceColumns(ActiveLearner):
         self._column_mask = np.zeros(self.X_.shape[1], dtype=bool)
         return self
 
-    def _body_view(self):
-        if not self._body_done:
-            self._body_done = True
-            X = self.X_[:, : self._lab_text_width]
-            norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-            norms[norms == 0] = 1.0
-            X = sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ X).astype(np.float32)
-            X.sort_indices()
-            self._body = type(self._views[0])(X)
-            self._views.append(self._body)
-        return self._body
+    def _text_columns(self):
+        return self._lab_text_width
 
 
 def _options(text):

@@ -629,8 +629,11 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         self.max_features = max_features
         self.dtype = dtype
 
+    #: The vectorizer fitted per field (``benchmarks/feature_speed.py`` swaps in scikit-learn's own).
+    _vectorizer_class = _Tfidf
+
     def _vectorizer(self, ngram_range, min_df, max_df) -> TfidfVectorizer:
-        return _Tfidf(
+        return self._vectorizer_class(
             ngram_range=tuple(ngram_range),
             min_df=min_df,
             max_df=max_df,

@@ -58,6 +58,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import normalize
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -589,25 +590,23 @@ class ActiveLearner:
         with _single_threaded():
             self._fit_and_score()
 
+    def _text_columns(self) -> int | None:
+        """How many leading columns of ``X_`` are the whole text; ``None`` without a title field."""
+        features = self.features_
+        vectorizer = getattr(features, "text_vectorizer_", None)
+        if vectorizer is None or getattr(features, "title_vectorizer_", None) is None or not features.title_weight:
+            return None
+        return len(vectorizer.vocabulary_)
+
     def _body_view(self) -> "_View | None":
         """The whole-text view (without the title field), or ``None`` when there is none."""
         if not self._body_done:
             self._body_done = True
-            features = self.features_
-            vectorizer = getattr(features, "text_vectorizer_", None)
-            if (
-                self.body_view
-                and vectorizer is not None
-                and getattr(features, "title_vectorizer_", None) is not None
-                and features.title_weight
-            ):
-                n_text = len(vectorizer.vocabulary_)
-                X_body = self.X_[:, :n_text]
-                norms = np.sqrt(np.asarray(X_body.multiply(X_body).sum(axis=1), dtype=np.float64).ravel())
-                norms[norms == 0] = 1.0
-                X_body = sp.csr_matrix(sp.diags((1.0 / norms).astype(self.X_.dtype)) @ X_body)
+            n_text = self._text_columns() if self.body_view else None
+            if n_text is not None:
+                X_body = normalize(self.X_[:, :n_text])  # rows back to unit length
                 X_body.sort_indices()
-                self._body = _View(X_body.astype(self.X_.dtype, copy=False))
+                self._body = _View(X_body)
                 self._views.append(self._body)
         return self._body
 
