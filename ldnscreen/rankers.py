@@ -51,21 +51,24 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ldnscreen.criteria import Criteria
 from ldnscreen.features import TextFeatures
-from ldnscreen.logistic import LabelledGram, costs_from_counts, fit_logistic, newton_kernel
+from ldnscreen.logistic import LabelledGram, ScoringGram, costs_from_counts, fit_logistic, newton_kernel
 from ldnscreen.prior import CriteriaPrior
 from ldnscreen.query import query as run_query
 from ldnscreen.query import ranked, resolve_rng
@@ -310,18 +313,93 @@ def retrain_interval(n_records: int, n_labels: int) -> int:
     return max(1, min(math.ceil(n_records / 100_000), math.ceil(n_labels / 100)))
 
 
+def _train_liblinear(classifier: InclusionClassifier, X, y: np.ndarray, counts) -> None:
+    """:func:`_refit_liblinear` calling liblinear itself: the same inputs, so the same numbers.
+
+    ``_fit_liblinear`` re-derives what the learner knows (label encoding, class
+    weights, unit sample weights), about 0.7 ms a fit on a few hundred rows.
+    Falls back to :func:`_refit_liblinear` where scikit-learn's private module
+    is not there or ``X`` has 64-bit indices (which liblinear rejects).
+    """
+    if _train_wrap is None or X.indices.dtype != np.int32 or X.indptr.dtype != np.int32:
+        _refit_liblinear(classifier, X, y, counts)
+        return
+    neg, pos = costs_from_counts(counts[0], counts[1], 1.0, classifier.class_weight, classifier.inclusion_boost)
+    seed = check_random_state(classifier.random_state).randint(np.iinfo("i").max)  # as _fit_liblinear draws it
+    _liblinear.set_verbosity_wrap(0)
+    n_rows = X.shape[0]
+    raw_coef, n_iter = _train_wrap(
+        X, y.astype(np.float64), True, _liblinear_solver_type("ovr", "l2", "logistic_regression", classifier.dual),
+        classifier.tol, 1.0, classifier.C, np.array([neg, pos]), classifier.max_iter, seed, 0.1, np.ones(n_rows),
+    )
+    if max(n_iter) >= classifier.max_iter:
+        warnings.warn("Liblinear failed to converge, increase the number of iterations.", ConvergenceWarning)
+    classifier.model_ = None
+    classifier.classes_ = np.array([0, 1])
+    classifier.coef_ = raw_coef[:, :-1]
+    classifier.intercept_ = np.ravel(raw_coef[:, -1]).astype(np.float64)
+    classifier.n_iter_ = np.asarray(n_iter, dtype=np.int32).ravel()
+    classifier.n_features_in_ = X.shape[1]
+
+
+try:  # liblinear's own entry point, as _fit_liblinear calls it
+    from sklearn.svm import _liblinear
+    from sklearn.svm._base import _get_liblinear_solver_type as _liblinear_solver_type
+
+    _train_wrap = _liblinear.train_wrap
+except ImportError:  # pragma: no cover - private module moved: _refit_liblinear
+    _train_wrap = None
+
+
+def _used_columns(X: sp.csr_matrix, mask: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``X[:, columns]`` for the columns with a stored value in ``X``, and those columns.
+
+    The same arrays as scipy's column indexing (stored values in the same order),
+    by renumbering the column indices instead of indexing. ``mask`` is a scratch
+    array of ``False`` over the columns, left as it was found.
+    """
+    mask[X.indices] = True  # the used columns, without a hash-based np.unique
+    columns = np.flatnonzero(mask)
+    number = np.cumsum(mask, dtype=X.indices.dtype)
+    number -= 1
+    mask[columns] = False
+    used = sp.csr_matrix((X.data, number[X.indices], X.indptr), shape=(X.shape[0], columns.shape[0]), copy=False)
+    return used, columns
+
+
 class _View:
     """One feature matrix the learner trains a model on, with that model's state."""
 
-    __slots__ = ("X", "gram", "stale", "beta", "coef", "estimator")
+    __slots__ = ("X", "gram", "stale", "beta", "newton", "_coef", "_coef_gram", "estimator")
 
     def __init__(self, X):
         self.X = X
         self.gram: LabelledGram | None = None  # kernel solver: Gram matrix of the labelled rows
         self.stale = False  # a label was removed: rebuild the Gram matrix
         self.beta = np.zeros(0)  # kernel solver: the previous solution
-        self.coef = None
+        self.newton: dict = {}  # kernel solver: the Hessian factor newton_kernel carries over
+        self._coef = None
+        self._coef_gram = None  # kernel solver: coef is X_L^T beta of this Gram matrix, made when read
         self.estimator = None  # scikit-learn path of a second view: its own clone
+
+    @property
+    def coef(self):
+        """Weight per feature of the view's model (in the dtype of ``X``), or ``None``."""
+        if self._coef_gram is not None:
+            self._coef = self._coef_gram.coef(self.beta).astype(self.X.dtype, copy=False)
+            self._coef_gram = None
+        return self._coef
+
+    @coef.setter
+    def coef(self, value):
+        self._coef = value
+        self._coef_gram = None
+
+
+#: Largest ``n_records * max_kernel_rows`` for which the kernel solver scores records through
+#: :class:`~ldnscreen.logistic.ScoringGram`: 8 bytes each per view (16 MB, 5,000 records at
+#: 400 rows), plus a float64 copy of the view's matrix (12 bytes per stored value).
+_SCORING_GRAM_CELLS = 2_000_000
 
 
 class ActiveLearner:
@@ -596,7 +674,7 @@ class ActiveLearner:
         vectorizer = getattr(features, "text_vectorizer_", None)
         if vectorizer is None or getattr(features, "title_vectorizer_", None) is None or not features.title_weight:
             return None
-        return len(vectorizer.vocabulary_)
+        return getattr(features, "n_text_features_", len(vectorizer.vocabulary_))
 
     def _body_view(self) -> "_View | None":
         """The whole-text view (without the title field), or ``None`` when there is none."""
@@ -616,7 +694,8 @@ class ActiveLearner:
         self.n_fits_ += 1
         kernel = self._kernel and self.n_labels <= classifier.max_kernel_rows
         if kernel:
-            margin = self._fit_kernel(self._views[0])
+            targets = self._kernel_targets()
+            margin = self._fit_kernel(self._views[0], targets)
         else:
             self._views[0].gram = None  # too many labels for the kernel solver: free the Gram matrix
             margin = self._fit_sklearn(self._views[0], classifier)
@@ -625,7 +704,7 @@ class ActiveLearner:
         self.n_labels_at_fit_ = self.n_labels
         if body is not None:
             if kernel:
-                margin_body = self._fit_kernel(body)
+                margin_body = self._fit_kernel(body, targets)
             else:
                 body.gram = None
                 if body.estimator is None:
@@ -644,14 +723,11 @@ class ActiveLearner:
             # An L2-penalised logistic regression gives exactly 0 to a feature that is 0 in
             # every training row, so train on the columns the labelled records use (a few
             # 10,000s instead of up to millions: 2-4x faster) and put the weights back.
-            mask = self._column_mask
-            mask[X_labelled.indices] = True  # the used columns, without a hash-based np.unique
-            columns = np.flatnonzero(mask)
-            mask[columns] = False
+            X_used, columns = _used_columns(X_labelled, self._column_mask)
             if classifier.solver in ("liblinear", KERNEL_SOLVER) and _fit_liblinear is not None:
-                _refit_liblinear(classifier, X_labelled[:, columns], y_labelled, self._counts)
+                _train_liblinear(classifier, X_used, y_labelled, self._counts)
             else:
-                classifier.fit(X_labelled[:, columns], y_labelled)
+                classifier.fit(X_used, y_labelled)
             coef = np.zeros(X.shape[1], dtype=X.dtype)
             coef[columns] = classifier.coef_.ravel()
             view.coef = coef
@@ -669,48 +745,69 @@ class ActiveLearner:
         p = np.clip(classifier.predict_proba(X)[:, positive], 1e-15, 1 - 1e-15)
         return np.log(p) - np.log1p(-p)
 
-    def _fit_kernel(self, view: "_View") -> np.ndarray:
+    def _kernel_targets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Signs (+1 included, -1 excluded) and per-row costs of the labelled rows, in labelling order."""
+        classifier = self._estimator
+        positive = self.labels_[self._labelled] == 1
+        cost_neg, cost_pos = costs_from_counts(
+            self._counts[0], self._counts[1], classifier.C, classifier.class_weight, classifier.inclusion_boost
+        )
+        return np.where(positive, 1.0, -1.0), np.where(positive, cost_pos, cost_neg)
+
+    def _new_gram(self, X) -> LabelledGram:
+        """The kept Gram matrix of a view: one that scores records too while that fits in memory."""
+        rows = min(self._estimator.max_kernel_rows, X.shape[0])
+        if X.shape[0] * rows <= _SCORING_GRAM_CELLS:
+            return ScoringGram(X, offset=1.0, max_rows=rows)  # + the intercept feature
+        return LabelledGram(X, offset=1.0)
+
+    def _fit_kernel(self, view: "_View", targets: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Exact refit on the labelled rows of one view, warm-started, without scikit-learn's validation.
 
         Solves the objective of :meth:`InclusionClassifier.fit` (liblinear's) with
         :func:`ldnscreen.logistic.newton_kernel`; new labelled rows only add rows and
         columns to the view's Gram matrix, and the previous solution is the starting
-        point. Returns the log-odds of inclusion of every record.
+        point. ``targets`` are :meth:`_kernel_targets` (computed when not given).
+        Returns the log-odds of inclusion of every record: through the kept kernel rows
+        of every record when the Gram matrix is a :class:`~ldnscreen.logistic.ScoringGram`
+        (the view's coefficients are then computed only when read), else as ``X @ coef``.
         """
         classifier = self._estimator
         rows = self._labelled
         gram = view.gram
         if gram is None or view.stale:
-            gram = view.gram = LabelledGram(view.X, offset=1.0)  # + the intercept feature
-            gram.extend(rows)
+            if gram is None:
+                gram = view.gram = self._new_gram(view.X)
+            gram.reset(rows)
             view.stale = False
             view.beta = np.zeros(0)
+            view.newton = {}
         elif gram.n < len(rows):
             gram.extend(rows[gram.n :])
         n = gram.n
-        y = self.labels_[rows]
-        positive = y == 1
-        cost_neg, cost_pos = costs_from_counts(
-            self._counts[0], self._counts[1], classifier.C, classifier.class_weight, classifier.inclusion_boost
-        )
+        s, cost = targets if targets is not None else self._kernel_targets()
         beta = np.zeros(n)  # warm start: the previous solution, 0 for new rows
         beta[: view.beta.shape[0]] = view.beta
-        beta, n_iter = newton_kernel(
-            gram.K, np.where(positive, 1.0, -1.0), np.where(positive, cost_pos, cost_neg), beta,
-            max_iter=classifier.max_iter,
-        )
+        beta, n_iter = newton_kernel(gram.K, s, cost, beta, max_iter=classifier.max_iter, state=view.newton)
         view.beta = beta
-        coef = gram.coef(beta)
         intercept = float(beta.sum())
+        scoring = isinstance(gram, ScoringGram)
         if view is self._views[0]:
             # fitted state of the estimator, as InclusionClassifier.fit would leave it
+            coef = gram.coef(beta)
+            view.coef = coef.astype(view.X.dtype, copy=False)
             classifier.model_ = None
             classifier.classes_ = np.array([0, 1])
             classifier.coef_ = coef[np.newaxis, :]
             classifier.intercept_ = np.array([intercept])
             classifier.n_iter_ = np.array([n_iter], dtype=np.int32)
             classifier.n_features_in_ = coef.shape[0]
-        view.coef = coef.astype(view.X.dtype, copy=False)
+        elif scoring:
+            view._coef, view._coef_gram = None, gram  # X_L^T beta when someone reads view.coef
+        else:
+            view.coef = gram.coef(beta).astype(view.X.dtype, copy=False)
+        if scoring:
+            return gram.margins(beta)
         margin = view.X @ view.coef
         margin = margin.astype(np.float64, copy=False)
         margin += intercept
@@ -790,6 +887,8 @@ class ActiveLearner:
         for column, value in zip(row.indices, contributions):
             if value > 0:
                 name = str(self._names[column]).removeprefix("title:")
+                if name.startswith("(terms only in record "):  # TextFeatures(once_terms="collapse")
+                    name = "(words found in no other record)"
                 merged[name] = merged.get(name, 0.0) + float(value)
         return sorted(merged.items(), key=lambda item: (-item[1], item[0]))[:k]
 

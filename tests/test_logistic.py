@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from ldnscreen.logistic import LabelledGram, class_costs, fit_logistic, newton_kernel
+from ldnscreen.logistic import LabelledGram, ScoringGram, class_costs, fit_logistic, newton_kernel
 
 
 def sparse_problem(seed: int, n: int = 60, d: int = 400, density: float = 0.03, share: float = 0.15):
@@ -144,3 +144,106 @@ def test_gram_without_scipys_private_kernels(monkeypatch):
     np.testing.assert_allclose(public.K, fast.K, atol=1e-12)
     beta = np.array([0.5, -1.0, 2.0])
     np.testing.assert_allclose(public.coef(beta), fast.coef(beta), atol=1e-12)
+
+
+def _with_duplicates(seed: int = 8, n: int = 50) -> sp.csr_matrix:
+    X, _ = sparse_problem(seed, n=n)
+    # rows 50 and 51 repeat rows 7 and 3, row 52 is empty
+    return sp.vstack([X, X[7], X[3], sp.csr_matrix((1, X.shape[1]))], format="csr").astype(np.float32)
+
+
+def test_scoring_gram_keeps_the_labelled_gram_and_scores_every_record():
+    X = _with_duplicates()
+    X64 = X.astype(np.float64)
+    order = [5, 52, 3, 17, 0, 1, 2, 8, 9, 10, 11, 12, 30, 31, 50]
+    gram, plain = ScoringGram(X, offset=1.0, max_rows=8), LabelledGram(X, offset=1.0)
+    for part in (order[:1], order[1:3], order[3:10], order[10:]):
+        gram.extend(part)
+        plain.extend(part)
+    assert gram.rows == order and gram.n == len(order)
+    np.testing.assert_allclose(gram.K, plain.K, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(gram.K, gram.K.T)  # exactly symmetric, as LAPACK reads one triangle
+    beta = np.random.default_rng(0).normal(size=len(order))
+    np.testing.assert_allclose(gram.margins(beta), X64 @ gram.coef(beta) + beta.sum(), rtol=1e-12, atol=1e-12)
+    # the first rows only, as for a solution from before the last rows were added
+    np.testing.assert_allclose(gram.margins(beta[:4]), X64 @ (X64[order[:4]].T @ beta[:4]) + beta[:4].sum(), atol=1e-12)
+    np.testing.assert_allclose(gram.column(3), X64 @ X64[3].toarray().ravel() + 1.0, atol=1e-12)
+    gram.reset([3, 5])
+    np.testing.assert_allclose(gram.K, (X64[[3, 5]] @ X64[[3, 5]].T).toarray() + 1.0, atol=1e-12)
+    with pytest.raises(ValueError, match="3 coefficients for 2 rows"):
+        gram.margins(np.ones(3))
+
+
+def test_scoring_gram_gives_identical_rows_identical_margins():
+    X = _with_duplicates()
+    gram = ScoringGram(X, offset=1.0)
+    np.testing.assert_array_equal(np.sort(np.c_[gram._duplicates, gram._originals], axis=0), [[50, 3], [51, 7]])
+    gram.extend(range(40))
+    rng = np.random.default_rng(1)
+    for _ in range(20):  # a dense product alone may round equal rows differently; these stay tied
+        margins = gram.margins(rng.normal(size=40))
+        assert margins[50] == margins[7] and margins[51] == margins[3]
+
+
+def test_scoring_gram_without_scipys_private_kernels(monkeypatch):
+    import ldnscreen.logistic as logistic
+
+    X = _with_duplicates()
+    fast = ScoringGram(X, offset=1.0)
+    fast.extend([3, 52, 1])
+    monkeypatch.setattr(logistic, "_csc_matvec", None)
+    public = ScoringGram(X, offset=1.0)
+    public.extend([3, 52, 1])
+    np.testing.assert_allclose(public.K, fast.K, atol=1e-12)
+    beta = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(public.margins(beta), fast.margins(beta), atol=1e-12)
+
+
+def test_carried_hessian_factor_reaches_the_same_optimum_with_fewer_factorisations(monkeypatch):
+    import ldnscreen.logistic as logistic
+
+    monkeypatch.setattr(logistic, "CARRY_ROWS", 20)
+    factorisations = []
+    dpotrf = logistic.dpotrf
+
+    def counted(*args, **kwargs):
+        factorisations.append(args[0].shape[0])
+        return dpotrf(*args, **kwargs)
+
+    monkeypatch.setattr(logistic, "dpotrf", counted)
+    X, y = sparse_problem(9, n=80)
+    G = (X @ X.T).toarray() + 1.0
+    s = np.where(y == 1, 1.0, -1.0)
+    state: dict = {}
+    carried_beta = plain_beta = np.zeros(0)
+    carried_count = plain_count = 0
+    for n in range(30, 81):  # one label at a time, the costs changing with the class counts
+        cost = costs_of(y[:n], 1.0, "balanced", 10.0)
+        start = len(factorisations)
+        carried_beta, _ = newton_kernel(G[:n, :n], s[:n], cost, np.r_[carried_beta, np.zeros(n - carried_beta.shape[0])], state=state)
+        carried_count += len(factorisations) - start
+        start = len(factorisations)
+        plain_beta, _ = newton_kernel(G[:n, :n], s[:n], cost, np.r_[plain_beta, np.zeros(n - plain_beta.shape[0])])
+        plain_count += len(factorisations) - start
+        cold, _ = newton_kernel(G[:n, :n], s[:n], cost)
+        # the margins of the optimum, to the solvers' tolerance (both stop at a relative gradient of 1e-10)
+        np.testing.assert_allclose(G[:n, :n] @ carried_beta, G[:n, :n] @ cold, atol=1e-6)
+        np.testing.assert_allclose(G[:n, :n] @ carried_beta, G[:n, :n] @ plain_beta, atol=1e-6)
+        assert state["chol"].shape == (n, n)
+    assert carried_count < 0.9 * plain_count, (carried_count, plain_count)
+
+
+def test_scoring_gram_of_a_matrix_with_unsorted_column_indices():
+    X = _with_duplicates()
+    shuffled = X.copy()
+    rng = np.random.default_rng(2)
+    for row in range(shuffled.shape[0]):  # the same matrix, each row's values stored in another order
+        lo, hi = shuffled.indptr[row], shuffled.indptr[row + 1]
+        order = lo + rng.permutation(hi - lo)
+        shuffled.indices[lo:hi], shuffled.data[lo:hi] = X.indices[order], X.data[order]
+    shuffled.has_sorted_indices = False
+    sorted_gram, shuffled_gram = ScoringGram(X, offset=1.0), ScoringGram(shuffled, offset=1.0)
+    X64 = X.astype(np.float64)
+    for row in (0, 3, 52, 17):
+        np.testing.assert_allclose(shuffled_gram.column(row), X64 @ X64[row].toarray().ravel() + 1.0, atol=1e-12)
+        np.testing.assert_allclose(sorted_gram.column(row), X64 @ X64[row].toarray().ravel() + 1.0, atol=1e-12)

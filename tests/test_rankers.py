@@ -327,7 +327,7 @@ def test_two_views_average_the_log_odds_of_the_title_and_whole_text_models(body_
     model.next()
     labelled = np.flatnonzero(model.labels_ >= 0)
     y = model.labels_[labelled]
-    n_text = len(model.features_.text_vectorizer_.vocabulary_)
+    n_text = model.features_.n_text_features_  # its terms and its once-seen columns
     assert model.X_.shape[1] > n_text  # there is a title field
     full = _view_margin(model.X_, labelled, y)
     body = _view_margin(normalize(model.X_[:, :n_text]), labelled, y)
@@ -358,3 +358,70 @@ def test_no_second_view_without_a_title_field():
     model.label(1, 0)
     model.next()
     assert len(model._views) == 1
+
+
+def test_scoring_through_the_kept_kernel_rows_matches_scoring_through_the_coefficients(monkeypatch):
+    import ldnscreen.rankers as rankers
+    from ldnscreen.logistic import LabelledGram, ScoringGram
+
+    def run():
+        model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+        steps = []
+        model.label(0, 1)
+        for index, y in [(1, 0), (3, 0), (2, 1), (5, 0), (4, 1)]:
+            model.label(index, y)
+            steps.append((model.next(n=2), model.model_scores_.copy()))
+        model.unlabel(5)  # rebuilt Gram matrices
+        steps.append((model.next(n=2), model.model_scores_.copy()))
+        return model, steps
+
+    scoring, scoring_steps = run()
+    monkeypatch.setattr(rankers, "_SCORING_GRAM_CELLS", 0)
+    plain, plain_steps = run()
+    assert all(type(view.gram) is ScoringGram for view in scoring._views) and len(scoring._views) == 2
+    assert all(type(view.gram) is LabelledGram for view in plain._views)
+    for (picks, scores), (plain_picks, plain_scores) in zip(scoring_steps, plain_steps):
+        assert picks == plain_picks
+        np.testing.assert_allclose(scores, plain_scores, rtol=1e-6, atol=1e-9)  # plain scores in float32
+    # coefficients stay readable: the estimator's, the learner's and (made when read) the second view's
+    np.testing.assert_allclose(scoring.classifier_.coef_, plain.classifier_.coef_, atol=1e-10)
+    np.testing.assert_allclose(scoring.coef_, plain.coef_, atol=1e-6)
+    body = scoring._views[1]
+    assert body._coef is None  # not computed until read
+    np.testing.assert_allclose(body.coef, plain._views[1].coef, atol=1e-6)
+    assert body.coef.dtype == body.X.dtype
+    assert scoring.top_terms(4) == plain.top_terms(4)
+
+
+def test_used_columns_are_scipys_column_indexing():
+    from ldnscreen.rankers import _used_columns
+
+    X = TextFeatures(min_df=1).fit_transform(DOCS)[[1, 3, 6]]
+    mask = np.zeros(X.shape[1], dtype=bool)
+    used, columns = _used_columns(X, mask)
+    expected = X[:, np.unique(X.indices)]
+    np.testing.assert_array_equal(columns, np.unique(X.indices))
+    for name in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(used, name), getattr(expected, name))
+    assert used.shape == expected.shape and not mask.any()
+
+
+def test_liblinear_called_directly_fits_what_scikit_learn_fits():
+    import scipy.sparse as sp
+
+    from ldnscreen.rankers import _refit_liblinear, _train_liblinear
+
+    X = TextFeatures(min_df=1).fit_transform(DOCS)
+    y = np.array([1, 0, 1, 0, 1, 0, 0, 1])
+    for options in ({"dual": True, "tol": 1e-2, "inclusion_boost": 10.0}, {"C": 0.3, "class_weight": None}):
+        direct = InclusionClassifier(random_state=7, **options)
+        wrapped = InclusionClassifier(random_state=7, **options)
+        _train_liblinear(direct, X, y, [4, 4])
+        _refit_liblinear(wrapped, X, y, [4, 4])
+        for name in ("coef_", "intercept_", "n_iter_", "classes_"):
+            np.testing.assert_array_equal(getattr(direct, name), getattr(wrapped, name))
+        assert direct.coef_.shape == (1, X.shape[1]) and direct.model_ is None
+    wide = sp.csr_matrix((X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64)), shape=X.shape)
+    fallback = InclusionClassifier(random_state=7)
+    _train_liblinear(fallback, wide, y, [4, 4])  # 64-bit indices: through scikit-learn, which copes
+    np.testing.assert_allclose(fallback.coef_, InclusionClassifier(random_state=7).fit(X, y).coef_, atol=1e-8)
