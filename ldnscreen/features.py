@@ -33,13 +33,15 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer, strip_accents_unicode
 from sklearn.preprocessing import normalize
+from sklearn.utils.extmath import row_norms
 from sklearn.utils.validation import check_is_fitted
 
 from ldnscreen.records import Record
 
 __all__ = ["TextFeatures", "save_matrix", "load_matrix", "record_texts"]
 
-_FORMAT = "ldnscreen-text-features/1"
+_FORMAT = "ldnscreen-text-features/2"  # 2: the once-seen columns of each field
+_READABLE_FORMATS = ("ldnscreen-text-features/1", _FORMAT)
 
 
 def record_texts(records: Iterable[Record | str]) -> tuple[list[str], list[str]]:
@@ -393,7 +395,18 @@ class _Tfidf(TfidfVectorizer):
     analyzer, default token pattern, lower-casing, ``strip_accents`` None or
     ``"unicode"``, smooth idf, L2 norm); anything else goes through
     scikit-learn's own code.
+
+    With ``collapse_once`` set (by :class:`TextFeatures`, not a constructor
+    parameter) and ``min_df`` letting in terms of one document, those terms
+    are left out of the vocabulary, and ``fit_transform`` leaves in
+    ``once_values_`` each document's share of its row norm that they held
+    (what one column per document carries); the other terms are weighted as
+    they would be beside them. The vectorised path only; without it nothing
+    is collapsed.
     """
+
+    #: Collapse the terms of one document (see the class docstring).
+    collapse_once = False
 
     def _vectorised(self) -> bool:
         return (
@@ -429,7 +442,14 @@ class _Tfidf(TfidfVectorizer):
         if high < low:
             raise ValueError("max_df corresponds to < documents than min_df")
         dtype = np.dtype(self.dtype)
+        self.once_values_, self.n_once_ = None, 0
         kept = {n: np.flatnonzero((level.df > 0) & (level.df <= high) & (level.df >= low)) for n, level in counts.levels.items()}
+        if self.collapse_once and low <= 1 <= high and self.max_features is None:
+            several = {n: np.flatnonzero((level.df >= 2) & (level.df <= high)) for n, level in counts.levels.items()}
+            if any(len(grams) for grams in several.values()):  # else keep them: no other term to weigh
+                self.n_once_ = n_doc  # one column per fitted document
+                once_squares = self._once_squares(counts, n_doc) if transform else None
+                kept = several
         if not any(len(grams) for grams in kept.values()):
             raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
         terms: list[str] = []
@@ -472,7 +492,34 @@ class _Tfidf(TfidfVectorizer):
         self._tfidf.n_features_in_ = len(names)
         if not transform:
             return None
-        return self._weigh(self._matrix(counts, columns, len(order), dtype))
+        X = self._matrix(counts, columns, len(order), dtype)
+        if not self.n_once_:
+            return self._weigh(X)
+        X = self._weigh(X, normalise=False)
+        norms = row_norms(X, squared=True).astype(np.float64)
+        norms += once_squares
+        np.sqrt(norms, out=norms)
+        norms[norms == 0.0] = 1.0
+        scale = (1.0 / norms).astype(dtype)
+        step = max(1, n_doc * _PIECE // max(X.nnz, 1))
+        for r0 in range(0, n_doc, step):  # rows L2-normalised with the once-seen terms, in place
+            r1 = min(n_doc, r0 + step)
+            a, b = X.indptr[r0], X.indptr[r1]
+            X.data[a:b] *= np.repeat(scale[r0:r1], np.diff(X.indptr[r0 : r1 + 1]))
+        self.once_values_ = (np.sqrt(once_squares) / norms).astype(dtype)
+        return X
+
+    def _once_squares(self, counts: _GramCounts, n_doc: int) -> np.ndarray:
+        """Per document, the sum of squared (unnormalised) TF-IDF weights of its terms of document frequency 1."""
+        squares = np.zeros(n_doc)
+        for level in counts.levels.values():
+            entries = level.start[level.df == 1]  # one entry each
+            tf = level.count[entries].astype(np.float64)
+            if self.sublinear_tf:
+                tf = np.log(tf) + 1.0
+            squares += np.bincount(level.doc[entries], weights=tf * tf, minlength=n_doc)
+        idf = np.log((n_doc + 1.0) / 2.0) + 1.0  # smooth idf of df = 1
+        return squares * (idf * idf)
 
     @staticmethod
     def _matrix(counts: _GramCounts, columns: dict, n_columns: int, dtype) -> sp.csr_matrix:
@@ -514,7 +561,7 @@ class _Tfidf(TfidfVectorizer):
         X.sort_indices()
         return X
 
-    def _weigh(self, X: sp.csr_matrix) -> sp.csr_matrix:
+    def _weigh(self, X: sp.csr_matrix, normalise: bool = True) -> sp.csr_matrix:
         """TfidfTransformer.transform: sublinear tf, idf, L2 norm (in place)."""
         if self.sublinear_tf:
             np.log(X.data, X.data)
@@ -522,7 +569,7 @@ class _Tfidf(TfidfVectorizer):
         idf = self.idf_
         for start in range(0, X.nnz, _PIECE):  # (in pieces: no temporary array as large as the matrix)
             X.data[start : start + _PIECE] *= idf[X.indices[start : start + _PIECE]]
-        return normalize(X, norm="l2", copy=False)
+        return normalize(X, norm="l2", copy=False) if normalise else X
 
     def fit(self, raw_documents, y=None):
         if not self._vectorised():
@@ -567,9 +614,10 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     ----------
     ngram_range : tuple of int, default=(1, 2)
         Word n-grams of the whole text.
-    min_df : int or float, default=2
+    min_df : int or float, default=1
         Minimum document frequency of a term. When it would leave no term at
-        all (a handful of records) it falls back to 1.
+        all (a handful of records) it falls back to 1. At 1, terms of one
+        record are kept, collapsed per record (see ``once_terms``).
     max_df : float, default=0.95
         Terms in more than this share of the records are dropped.
     sublinear_tf : bool, default=True
@@ -581,6 +629,18 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         ``0`` switches it off. Rows are L2-normalised after weighting.
     max_features : int or None, default=None
         Keep only the most frequent terms per field.
+    once_terms : {"collapse", "keep"}, default="collapse"
+        What to do with terms found in one fitted record only, when
+        ``min_df`` keeps them. ``"collapse"``: each record's such terms
+        become one column of its own per field (value: their joint weight,
+        the L2 norm of their TF-IDF values), and the terms leave the
+        vocabulary. The row norms are as with the terms kept, and a linear
+        model with an L2 penalty (logistic regression, a linear SVM) reaches
+        the same scores, because a term of one record can only move that
+        record. The matrix is then ``n_records`` columns per field wider but
+        has one non-zero for them per record instead of dozens, and the
+        vocabulary does not grow with them. ``"keep"``: ordinary term
+        columns, as in scikit-learn. Not applied with ``max_features``.
     dtype : numpy dtype, default=np.float32
         Output dtype.
 
@@ -593,6 +653,18 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         Fitted vectorizer of the title field.
     n_features_out_ : int
         Number of output columns.
+    n_text_features_ : int
+        Number of leading columns that belong to the whole-text field (its
+        terms, then its once-seen columns); the title field's follow.
+
+    Notes
+    -----
+    With ``once_terms="collapse"`` the once-seen columns belong to the records
+    given to ``fit_transform``: ``transform`` leaves them zero (as for any term
+    outside the vocabulary) and normalises rows without the once-seen terms,
+    so ``fit(X).transform(X)`` differs from ``fit_transform(X)``, as with
+    scikit-learn's ``TargetEncoder``. Use ``fit_transform`` for the records
+    being screened.
 
     Examples
     --------
@@ -612,12 +684,13 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         ngram_range: tuple[int, int] = (1, 2),
-        min_df: int | float = 2,
+        min_df: int | float = 1,
         max_df: float = 0.95,
         sublinear_tf: bool = True,
         stop_words: str | None = None,
         title_weight: float = 0.5,
         max_features: int | None = None,
+        once_terms: str = "collapse",
         dtype=np.float32,
     ):
         self.ngram_range = ngram_range
@@ -627,13 +700,16 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         self.stop_words = stop_words
         self.title_weight = title_weight
         self.max_features = max_features
+        self.once_terms = once_terms
         self.dtype = dtype
 
     #: The vectorizer fitted per field (``benchmarks/feature_speed.py`` swaps in scikit-learn's own).
     _vectorizer_class = _Tfidf
 
     def _vectorizer(self, ngram_range, min_df, max_df) -> TfidfVectorizer:
-        return self._vectorizer_class(
+        if self.once_terms not in ("collapse", "keep"):
+            raise ValueError(f"once_terms must be 'collapse' or 'keep', got {self.once_terms!r}")
+        vectorizer = self._vectorizer_class(
             ngram_range=tuple(ngram_range),
             min_df=min_df,
             max_df=max_df,
@@ -644,6 +720,8 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             norm="l2",
             strip_accents="unicode",
         )
+        vectorizer.collapse_once = self.once_terms == "collapse"
+        return vectorizer
 
     @staticmethod
     def _fit_vectorizer(make, texts, transform: bool):
@@ -694,18 +772,52 @@ class TextFeatures(TransformerMixin, BaseEstimator):
                 self.title_vectorizer_, title_matrix = self._fit_vectorizer(make, titles, transform)
             except ValueError:  # titles of stop words only: no title field
                 self.title_vectorizer_ = None
-        self.n_features_out_ = len(self.text_vectorizer_.vocabulary_) + (
-            len(self.title_vectorizer_.vocabulary_) if self.title_vectorizer_ is not None else 0
-        )
-        return self._combine(matrix, title_matrix) if transform else None
+        self._set_widths()
+        if not transform:
+            return None
+        once = [getattr(v, "once_values_", None) for v in (self.text_vectorizer_, self.title_vectorizer_)]
+        for vectorizer in (self.text_vectorizer_, self.title_vectorizer_):
+            if vectorizer is not None:
+                vectorizer.once_values_ = None  # per-fit data, not fitted state
+        return self._combine(matrix, title_matrix, once)
 
-    def _combine(self, matrix, title_matrix) -> sp.csr_matrix:
+    def _set_widths(self) -> None:
+        widths = [
+            len(v.vocabulary_) + getattr(v, "n_once_", 0)
+            for v in (self.text_vectorizer_, self.title_vectorizer_)
+            if v is not None
+        ]
+        self.n_text_features_ = widths[0]
+        self.n_features_out_ = sum(widths)
+
+    def _combine(self, matrix, title_matrix, once=(None, None)) -> sp.csr_matrix:
+        """The fields side by side, each with its once-seen columns (zero outside ``fit_transform``)."""
+        blocks = [matrix, self._once_block(self.text_vectorizer_, once[0], matrix)]
         if self.title_vectorizer_ is not None:
-            title_matrix.data *= np.asarray(self.title_weight, dtype=title_matrix.dtype)
-            matrix = normalize(sp.hstack([matrix, title_matrix], format="csr"), copy=False)
+            weight = np.asarray(self.title_weight, dtype=title_matrix.dtype)
+            title_matrix.data *= weight
+            title_once = once[1] * weight if once[1] is not None else None
+            blocks += [title_matrix, self._once_block(self.title_vectorizer_, title_once, title_matrix)]
+        blocks = [b for b in blocks if b is not None]
+        if len(blocks) > 1:
+            matrix = sp.hstack(blocks, format="csr")
+        if self.title_vectorizer_ is not None:
+            matrix = normalize(matrix, copy=False)
         matrix = sp.csr_matrix(matrix, dtype=self.dtype)
         matrix.sort_indices()
         return matrix
+
+    @staticmethod
+    def _once_block(vectorizer, values, matrix) -> sp.csr_matrix | None:
+        """The per-record columns of a field: ``values`` on the diagonal, or empty."""
+        width = getattr(vectorizer, "n_once_", 0)
+        if not width:
+            return None
+        n = matrix.shape[0]
+        if values is None or len(values) != n:
+            return sp.csr_matrix((n, width), dtype=matrix.dtype)
+        rows = np.flatnonzero(values)
+        return sp.csr_matrix((values[rows], (rows, rows)), shape=(n, width), dtype=matrix.dtype)
 
     def transform(self, X: Sequence[Record | str]) -> sp.csr_matrix:
         """TF-IDF matrix of records or texts.
@@ -724,11 +836,14 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Feature names: whole-text terms, then ``"title:"``-prefixed title terms."""
         check_is_fitted(self, "text_vectorizer_")
-        names = self.text_vectorizer_.get_feature_names_out()
-        if self.title_vectorizer_ is not None:
-            titles = ["title:" + n for n in self.title_vectorizer_.get_feature_names_out().tolist()]
-            names = np.concatenate([names, np.asarray(titles, dtype=object)])
-        return names
+        parts = []
+        for prefix, vectorizer in (("", self.text_vectorizer_), ("title:", self.title_vectorizer_)):
+            if vectorizer is None:
+                continue
+            names = vectorizer.get_feature_names_out().tolist()
+            names += [f"(terms only in record {i})" for i in range(getattr(vectorizer, "n_once_", 0))]
+            parts.append(np.asarray([prefix + n for n in names] if prefix else names, dtype=object))
+        return np.concatenate(parts)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -755,7 +870,9 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             fields = {"text": self.text_vectorizer_, "title": self.title_vectorizer_}
             present = [name for name, v in fields.items() if v is not None]
-            archive.writestr("meta.json", json.dumps({"format": _FORMAT, "params": params, "fields": present}))
+            once = {name: int(getattr(fields[name], "n_once_", 0)) for name in present}
+            meta = {"format": _FORMAT, "params": params, "fields": present, "once_columns": once}
+            archive.writestr("meta.json", json.dumps(meta))
             for name in present:
                 vectorizer = fields[name]
                 vocabulary = {term: int(i) for term, i in vectorizer.vocabulary_.items()}
@@ -779,11 +896,12 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             meta = json.loads(archive.read("meta.json"))
         except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
             raise ValueError(f"not an ldnscreen text-features archive: {exc}") from exc
-        if meta.get("format") != _FORMAT:
+        if meta.get("format") not in _READABLE_FORMATS:
             raise ValueError(f"unsupported text-features format {meta.get('format')!r}; expected {_FORMAT!r}")
         params = dict(meta["params"])
         params["dtype"] = np.dtype(params["dtype"]).type
         params["ngram_range"] = tuple(params["ngram_range"])
+        params.setdefault("once_terms", "keep")  # format 1 had no once-seen columns
         features = cls(**params)
         restored = {}
         for name in meta["fields"]:
@@ -792,10 +910,11 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             vectorizer = features._vectorizer(features.ngram_range, features.min_df, features.max_df)
             vectorizer.vocabulary_ = vocabulary
             vectorizer.idf_ = idf
+            vectorizer.n_once_ = int(meta.get("once_columns", {}).get(name, 0))  # format 1: none
             restored[name] = vectorizer
         features.text_vectorizer_ = restored["text"]
         features.title_vectorizer_ = restored.get("title")
-        features.n_features_out_ = sum(len(v.vocabulary_) for v in restored.values())
+        features._set_widths()
         return features
 
 

@@ -167,8 +167,8 @@ class CriteriaPrior:
         """
         records = list(records)
         if features is None or X is None:
-            features = TextFeatures(min_df=1).fit(records)
-            X = features.transform(records)
+            features = TextFeatures(min_df=1)
+            X = features.fit_transform(records)
         if X.shape[0] != len(records):
             raise ValueError(f"X has {X.shape[0]} rows for {len(records)} records")
         similarity = np.asarray(X @ self.query_vector(features).T.toarray(), dtype=np.float64).ravel()

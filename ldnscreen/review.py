@@ -59,7 +59,7 @@ __all__ = [
 STAGES = ("title-abstract", "full-text")
 LABELS = {"include": 1, "exclude": 0}
 #: Bumped when the way the cached matrix is built changes.
-FEATURES_CACHE_VERSION = "1"
+FEATURES_CACHE_VERSION = "2"  # 2: once-seen terms collapsed per record
 
 
 @dataclass(frozen=True)

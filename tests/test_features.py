@@ -48,7 +48,7 @@ def test_records_and_strings_give_the_same_features():
 
 
 def test_bigrams_keywords_and_title_field_are_features():
-    names = set(TextFeatures(min_df=1).fit(DOCS).get_feature_names_out())
+    names = set(TextFeatures(min_df=1, once_terms="keep").fit(DOCS).get_feature_names_out())
     assert {"low dose", "tolerance", "title:naltrexone"} <= names
     assert not any(n.startswith("title:") for n in TextFeatures(min_df=1, title_weight=0).fit(DOCS).get_feature_names_out())
 
@@ -128,9 +128,86 @@ def test_load_matrix_refuses_pickles():
 
 
 def test_fit_transform_equals_fit_then_transform():
-    a = TextFeatures(min_df=1).fit_transform(DOCS)
-    b = TextFeatures(min_df=1).fit(DOCS).transform(DOCS)
-    assert a.format == b.format == "csr" and abs(a - b).max() < 1e-6
+    for params in ({"min_df": 1, "once_terms": "keep"}, {"min_df": 2}):
+        a = TextFeatures(**params).fit_transform(DOCS)
+        b = TextFeatures(**params).fit(DOCS).transform(DOCS)
+        assert a.format == b.format == "csr" and a.shape == b.shape and abs(a - b).max() < 1e-6
+
+
+# ---------------------------------------------------------------- once-seen terms collapsed per record
+
+ONCE_DOCS = DOCS + [
+    Record(title="Naltrexone low dose and pain", abstract="Women with fibromyalgia took naltrexone; pain fell."),
+    Record(title="Rats given opioids", abstract="Tolerance to morphine in rats; naltrexone reversed it."),
+    Record(title="", abstract="Nothing of this text is seen twice: zebra quokka."),
+    Record(title="Pain", abstract=""),
+]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"sublinear_tf": False}, {"title_weight": 0}, {"ngram_range": (1, 3)}, {"stop_words": "english"}, {"dtype": np.float64}],
+    ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults",
+)
+def test_collapsed_once_terms_keep_every_dot_product(params):
+    # the kernel X X^T (what an L2-penalised linear model sees) is that of min_df=1 with every term kept
+    kept = TextFeatures(min_df=1, once_terms="keep", **params)
+    collapsed = TextFeatures(min_df=1, **params)
+    K, C = kept.fit_transform(ONCE_DOCS), collapsed.fit_transform(ONCE_DOCS)
+    np.testing.assert_allclose((C @ C.T).toarray(), (K @ K.T).toarray(), atol=1e-6)
+    assert C.nnz < K.nnz and C.has_sorted_indices
+    # each field's terms of one record left the vocabulary for one column per record
+    n_text = len(collapsed.text_vectorizer_.vocabulary_)
+    assert n_text < len(kept.text_vectorizer_.vocabulary_)
+    assert "zebra" in kept.text_vectorizer_.vocabulary_ and "zebra" not in collapsed.text_vectorizer_.vocabulary_
+    assert collapsed.n_text_features_ == n_text + len(ONCE_DOCS)
+    assert C.shape[1] == collapsed.n_features_out_ == len(collapsed.get_feature_names_out())
+    once = C[:, n_text : collapsed.n_text_features_].toarray()
+    assert np.count_nonzero(once - np.diag(np.diag(once))) == 0 and once[6, 6] > 0  # on the diagonal only
+
+
+def test_collapsed_once_terms_rank_like_kept_terms():
+    from ldnscreen.rankers import InclusionClassifier
+
+    y = np.array([1, 0, 1, 0, 1, 0, 0, 1])
+    scores = []
+    for once_terms in ("keep", "collapse"):
+        X = TextFeatures(min_df=1, once_terms=once_terms).fit_transform(ONCE_DOCS)
+        scores.append(InclusionClassifier(solver="kernel-newton").fit(X, y).decision_function(X))
+    np.testing.assert_allclose(scores[0], scores[1], atol=1e-5)
+
+
+def test_collapsed_once_columns_in_transform_persistence_and_names():
+    features = TextFeatures(min_df=1)
+    X = features.fit_transform(ONCE_DOCS)
+    names = features.get_feature_names_out()
+    assert names[features.n_text_features_ - 1] == f"(terms only in record {len(ONCE_DOCS) - 1})"
+    assert names[-1] == f"title:(terms only in record {len(ONCE_DOCS) - 1})"
+    # later records: zeros in the once-seen columns, the width of the fitted matrix
+    new = features.transform(["zebra naltrexone pain", "unseen words"])
+    assert new.shape == (2, X.shape[1])
+    assert new[:, len(features.text_vectorizer_.vocabulary_) : features.n_text_features_].nnz == 0
+    restored = TextFeatures.from_bytes(features.to_bytes())
+    assert restored.n_features_out_ == features.n_features_out_ and restored.n_text_features_ == features.n_text_features_
+    assert abs(restored.transform(ONCE_DOCS) - features.transform(ONCE_DOCS)).max() < 1e-6
+    assert list(restored.get_feature_names_out()) == list(names)
+    # a transform of the fitted records normalises without the once-seen terms (documented)
+    assert abs(features.transform(ONCE_DOCS) - X).max() > 1e-3
+
+
+def test_collapse_needs_terms_of_several_records():
+    # nothing is in two records: the terms stay ordinary columns
+    features = TextFeatures(min_df=1, max_df=1.0, title_weight=0)
+    X = features.fit_transform(["alpha beta", "gamma delta"])
+    assert X.shape[1] == len(features.text_vectorizer_.vocabulary_) == features.n_text_features_
+    # min_df above 1 or max_features: nothing to collapse
+    for params in ({"min_df": 2}, {"min_df": 1, "max_features": 5}):
+        features = TextFeatures(**params)
+        assert features.fit_transform(ONCE_DOCS).shape[1] == sum(
+            len(v.vocabulary_) for v in (features.text_vectorizer_, features.title_vectorizer_)
+        )
+    with pytest.raises(ValueError, match="once_terms"):
+        TextFeatures(once_terms="drop").fit(ONCE_DOCS)
 
 
 # ---------------------------------------------------------------- same output as scikit-learn's TfidfVectorizer
@@ -186,6 +263,7 @@ NEW_TEXTS = [
 
 
 def _assert_same(params: dict, docs, new_docs=None, thorough=True):
+    params = {"once_terms": "keep", **params}  # term for term, as scikit-learn (the collapse is tested below)
     new, old = TextFeatures(**params), SklearnTextFeatures(**params)
     try:
         expected = old.fit_transform(docs)
@@ -313,3 +391,16 @@ def test_same_as_sklearn_on_shared_datasets(path):
     new_records = records[: len(records) // 10]
     fit_records = records[len(records) // 10 :]
     _assert_same({}, fit_records, new_docs=new_records, thorough=False)
+
+
+def test_top_terms_name_a_records_own_rare_words():
+    from ldnscreen.rankers import ActiveLearner
+
+    docs = ["low dose naltrexone fibromyalgia zebra", "low dose naltrexone pain", "rats morphine liver",
+            "rats morphine kidney", "naltrexone pain trial", "rats liver enzymes"]
+    learner = ActiveLearner(features=TextFeatures(min_df=1, title_weight=0), random_state=0).fit_features(docs)
+    learner.label(0, 1)
+    learner.label(2, 0)
+    terms = dict(learner.top_terms(0, k=10))
+    assert terms.get("(words found in no other record)", 0) > 0  # "fibromyalgia zebra", in record 0 only
+    assert "zebra" not in terms
