@@ -177,6 +177,77 @@ class OnceColumns(ActiveLearner):
         return self._lab_text_width
 
 
+class SvmMix(ActiveLearner):
+    """The default learner (once-seen terms collapsed) with a squared-hinge linear SVM beside each view's LR.
+
+    The SVM (liblinear, ``C`` option, the same per-class costs as the LR) is fitted on the same
+    rows; the two margins are standardised over all records and averaged with weight ``w`` for
+    the SVM (``w=1``: the SVM alone), then put back on the LR's scale.
+    """
+
+    def __init__(self, random_state=None, options=None):
+        super().__init__(features=TextFeatures(min_df=1), random_state=random_state)
+        self.options = options
+
+    def _fit_kernel(self, view, *args):
+        return self._mix(view, super()._fit_kernel(view, *args))
+
+    def _fit_sklearn(self, view, *args):
+        return self._mix(view, super()._fit_sklearn(view, *args))
+
+    def _mix(self, view, margin):
+        from sklearn.svm import LinearSVC
+
+        from ldnscreen.logistic import costs_from_counts
+
+        options = self.options or {}
+        w, C = float(options.get("w", 0.5)), float(options.get("C", 0.11))
+        labelled = np.flatnonzero(self.labels_ >= 0)
+        y = self.labels_[labelled].astype(np.int64)
+        neg, pos = costs_from_counts(self._counts[0], self._counts[1], 1.0, "balanced", float(options.get("boost", 10.0)))
+        svm = LinearSVC(C=C, loss="squared_hinge", dual=True, tol=1e-3, max_iter=2000)
+        svm.fit(view.X[labelled], y, sample_weight=np.where(y == 1, pos, neg))
+        other = np.asarray(view.X @ svm.coef_.ravel().astype(view.X.dtype), dtype=np.float64) + float(svm.intercept_[0])
+        mu, sd = margin.mean(), margin.std() or 1.0
+        z = (1.0 - w) * (margin - mu) / sd + w * (other - other.mean()) / (other.std() or 1.0)
+        return mu + sd * z
+
+
+class CharGrams(ActiveLearner):
+    """The default learner with character 3-5-grams within words (``w`` times, min_df 2) beside the words.
+
+    Both views get them: the layout is [whole text | character n-grams | title field], the body
+    view being the first two blocks. Character n-grams tie word forms together (drug stems,
+    plurals, spelling variants) that word n-grams keep apart.
+    """
+
+    def __init__(self, random_state=None, options=None):
+        super().__init__(features=TextFeatures(min_df=1), random_state=random_state)
+        self.options = options
+
+    def fit_features(self, records):
+        from sklearn.base import clone
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        from ldnscreen.features import record_texts
+
+        records = list(records)
+        self.features_ = clone(self.features)
+        X = self.features_.fit_transform(records)
+        n_text = self.features_.n_text_features_
+        texts, _ = record_texts(records)
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, max_df=0.95, sublinear_tf=True,
+                                dtype=np.float32).fit_transform(texts)
+        chars = chars * float((self.options or {}).get("w", 0.5))
+        X = normalize(sp.hstack([X[:, :n_text], chars, X[:, n_text:]], format="csr")).astype(np.float32)
+        self._lab_text_width = n_text + chars.shape[1]
+        self._start(X)
+        return self
+
+    def _text_columns(self):
+        return self._lab_text_width
+
+
 def _options(text):
     return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
 
@@ -193,6 +264,20 @@ def make(name: str) -> ActiveLearner:
         return ActiveLearner(features=TextFeatures(min_df=1))
     if head == "once":
         return OnceColumns()
+    if head == "chars":  # chars:w=0.5
+        return CharGrams(options=options)
+    if head == "svmmix":  # svmmix:C=0.11,w=0.5
+        return SvmMix(options=options)
+    if head == "cfg":  # cfg:title=0,C=0.3,boost=10,bv=0.5,mindf=1 - the default learner with these settings
+        from sklearn.base import clone
+
+        from ldnscreen.rankers import SCREENING_CLASSIFIER
+
+        features = TextFeatures(min_df=int(options.get("mindf", 1)), title_weight=float(options.get("title", 0.5)),
+                                sublinear_tf=options.get("sublinear", "1") == "1")
+        classifier = clone(SCREENING_CLASSIFIER).set_params(
+            C=float(options.get("C", 1.0)), inclusion_boost=float(options.get("boost", 10.0)))
+        return ActiveLearner(features=features, classifier=classifier, body_view=float(options.get("bv", 0.5)))
     if head == "views":
         return LabLearner(options={"views": 1, **options})
     if head == "combo":
@@ -222,7 +307,9 @@ def _seeds(text):
     return [int(s) for s in text.split(",")]
 
 
-def run(variants, seeds, label, data_dir, out):
+def run(variants, seeds, label, data_dir, out, keywords=True):
+    from dataclasses import replace
+
     from ldnscreen.simulate import load_labelled_records, simulate
 
     files = sorted(p for p in Path(data_dir).glob("*.csv") if p.stem != "MANIFEST")
@@ -236,6 +323,8 @@ def run(variants, seeds, label, data_dir, out):
             for seed in seeds:
                 for path in files:
                     records = load_labelled_records(path)
+                    if not keywords:  # as a review exported without MeSH terms or author keywords
+                        records = [replace(r, keywords=()) for r in records]
                     if not any(label in r.labels for r in records):
                         continue
                     start = time.process_time()
@@ -284,13 +373,14 @@ def main(argv=None):
     parser.add_argument("--labels", default="label_included")
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "corpora" / "screening"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / ".work" / "lab" / "runs.csv")
+    parser.add_argument("--no-keywords", action="store_true", help="drop the records' keywords (ASReview does not read them)")
     parser.add_argument("--compare", action="store_true", help="print the comparison of runs already in --out")
     parser.add_argument("--peer-runs", default=str(ROOT / "benchmarks" / ".work" / "combined" / "runs.csv"))
     args = parser.parse_args(argv)
     if args.compare:
         compare(args.variants, args.labels, args.out, args.peer_runs)
     else:
-        run(args.variants, _seeds(args.seeds), args.labels, args.data_dir, args.out)
+        run(args.variants, _seeds(args.seeds), args.labels, args.data_dir, args.out, keywords=not args.no_keywords)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,8 @@ def peer_rows(records, label: str, with_keywords: bool) -> list[dict]:
 
 
 def run_benchmark(args) -> Path:
+    from dataclasses import replace
+
     import numpy as np
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -137,6 +139,8 @@ def run_benchmark(args) -> Path:
     jobs = []
     for path in files:
         records = load_labelled_records(path)
+        if args.no_keywords:  # title and abstract only, for both tools (as most exports without MeSH)
+            records = [replace(r, keywords=()) for r in records]
         for label in labels:
             subset = [r for r in records if label in r.labels]
             if not subset:
@@ -306,6 +310,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peer-title-abstract-only", action="store_true",
                         help="give ASReview title and abstract only (default: keywords appended to the "
                              "abstract, the same text ldnscreen reads)")
+    parser.add_argument("--no-keywords", action="store_true",
+                        help="drop the records' keywords for both tools: title and abstract only")
     parser.add_argument("--seed-major", action="store_true", help="all datasets for one seed before the next seed")
     parser.add_argument("--peer-only", action="store_true", help="run only the peer (reuse ldnscreen runs)")
     parser.add_argument("--prior-included", type=int, default=1)
