@@ -24,8 +24,15 @@ labelled: Newton's method over the labelled rows, exact, warm-started from the
 previous solution, with the labelled rows' Gram matrix grown one row per new
 label and no scikit-learn input validation per step (a few tenths of a
 millisecond per retrain-and-rank step on a 400-record review, against about
-3 ms through scikit-learn and liblinear). Beyond that, and for any other
-classifier, the classifier is cloned once and refitted through scikit-learn.
+3 ms through scikit-learn and liblinear). While ``n_records * max_kernel_rows``
+is at most 2,000,000 (about 5,000 records), each view also keeps every
+record's kernel row against the labelled ones
+(:class:`~ldnscreen.logistic.ScoringGram`): a new label adds one column,
+computed from the columns that record uses, and scoring all records is one
+dense product instead of a sparse one over the whole matrix. Beyond 400
+labels the default classifier goes to liblinear directly (the same inputs as
+scikit-learn's ``_fit_liblinear``, without its per-fit checks); any other
+classifier is cloned once and refitted through scikit-learn.
 
 Cold start
 ----------
