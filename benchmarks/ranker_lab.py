@@ -248,6 +248,49 @@ class CharGrams(ActiveLearner):
         return self._lab_text_width
 
 
+class HedgeViews(ActiveLearner):
+    """The default learner with the two views weighted online by how well each predicted the labels that came.
+
+    Before each retrain, every record labelled since the previous fit is scored by the log-loss
+    of each view's last prediction for it (its probability from that view alone); the body view's
+    weight is ``exp(-eta L_body) / (exp(-eta L_full) + exp(-eta L_body))`` over the cumulative
+    losses, kept within ``[lo, 1 - lo]`` (Hedge, Freund and Schapire 1997).
+    """
+
+    def __init__(self, random_state=None, options=None):
+        super().__init__(features=TextFeatures(min_df=1), random_state=random_state)
+        self.options = options
+
+    def _start(self, X):
+        super()._start(X)
+        self._lab_margins, self._lab_seen, self._lab_loss = {}, 0, np.zeros(2)
+
+    def _fit_kernel(self, view, *args):
+        margin = super()._fit_kernel(view, *args)
+        self._lab_margins[0 if view is self._views[0] else 1] = margin.copy()
+        return margin
+
+    def _fit_sklearn(self, view, *args):
+        margin = super()._fit_sklearn(view, *args)
+        self._lab_margins[0 if view is self._views[0] else 1] = margin.copy()
+        return margin
+
+    def _fit_and_score(self):
+        options = self.options or {}
+        eta, lo = float(options.get("eta", 1.0)), float(options.get("lo", 0.2))
+        rows = self._labelled
+        new = rows[self._lab_seen :]
+        if len(self._lab_margins) == 2 and len(new):
+            s = np.where(self.labels_[new] == 1, 1.0, -1.0)
+            for v in (0, 1):
+                self._lab_loss[v] += float(np.logaddexp(0.0, -s * self._lab_margins[v][new]).sum())
+        self._lab_seen = len(rows)
+        if len(self._lab_margins) == 2:
+            d = eta * (self._lab_loss[1] - self._lab_loss[0])
+            self.body_view = float(np.clip(expit(-d), lo, 1.0 - lo))
+        super()._fit_and_score()
+
+
 def _options(text):
     return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
 
@@ -264,6 +307,8 @@ def make(name: str) -> ActiveLearner:
         return ActiveLearner(features=TextFeatures(min_df=1))
     if head == "once":
         return OnceColumns()
+    if head == "hedge":  # hedge:eta=1,lo=0.2
+        return HedgeViews(options=options)
     if head == "chars":  # chars:w=0.5
         return CharGrams(options=options)
     if head == "svmmix":  # svmmix:C=0.11,w=0.5

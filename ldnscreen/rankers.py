@@ -403,6 +403,10 @@ class _View:
         self._coef_gram = None
 
 
+#: Range of the body view's weight under online weighting (``view_learning_rate``): neither
+#: view is ever dropped.
+_VIEW_WEIGHT_BOUNDS = (0.2, 0.8)
+
 #: Largest ``n_records * max_kernel_rows`` for which the kernel solver scores records through
 #: :class:`~ldnscreen.logistic.ScoringGram`: 8 bytes each per view (16 MB, 5,000 records at
 #: 400 rows), plus a float64 copy of the view's matrix (12 bytes per stored value).
@@ -440,6 +444,13 @@ class ActiveLearner:
         models' log-odds. ``0`` trains the one model only. Whether words in
         the title should count more differs between reviews (it decided the
         shared reviews both ways); the two views hedge it (see "Two views").
+        With ``view_learning_rate`` this is the starting weight.
+    view_learning_rate : float, default=1.0
+        ``eta`` of the online weighting of the two views (Hedge): each new
+        label costs each view the log-loss of its last prediction for that
+        record, and the body view's weight becomes
+        ``expit(logit(body_view) - eta * (L_body - L_full))`` over the summed
+        losses, kept within [0.2, 0.8]. ``0`` keeps ``body_view`` fixed.
 
     Attributes
     ----------
@@ -485,6 +496,7 @@ class ActiveLearner:
         prior_strength: float = 10.0,
         query_options: Mapping | None = None,
         body_view: float = 0.5,
+        view_learning_rate: float = 1.0,
     ):
         self.features = features
         self.classifier = classifier
@@ -495,6 +507,7 @@ class ActiveLearner:
         self.prior_strength = prior_strength
         self.query_options = query_options
         self.body_view = body_view
+        self.view_learning_rate = view_learning_rate
         self.X_ = None
 
     # ------------------------------------------------------------------ setup
@@ -566,6 +579,12 @@ class ActiveLearner:
         self._column_mask = np.zeros(X.shape[1], dtype=bool)
         # labelled record indices in labelling order, and counts per class (no O(n) scans per step)
         self._labelled: list[int] = []
+        # online view weighting: each view's last log-odds, and per labelled record the log-loss
+        # each view's prediction for it had when it was labelled (summed in _view_loss)
+        self.body_weight_ = float(self.body_view)
+        self._view_margins: tuple[np.ndarray, np.ndarray] | None = None
+        self._view_losses: dict[int, tuple[float, float]] = {}
+        self._view_loss = np.zeros(2)
         self._counts = [0, 0]
         # exact kernel solver: Gram matrix of the labelled rows, kept across retrains
         estimator = self._estimator
@@ -604,8 +623,10 @@ class ActiveLearner:
         if old != y:
             if old < 0:
                 self._labelled.append(index)
+                self._score_views(index, y)
             else:
                 self._counts[old] -= 1
+                self._forget_view_loss(index)
             self._counts[y] += 1
             self.labels_[index] = int(y)
             self._changes_since_fit += 1
@@ -618,10 +639,34 @@ class ActiveLearner:
         if old != -1:
             self._counts[old] -= 1
             self._labelled.remove(index)
+            self._forget_view_loss(index)
             for view in self._views:
                 view.stale = True
             self.labels_[index] = -1
             self._changes_since_fit += 1
+
+    def _score_views(self, index: int, y: int) -> None:
+        """Charge each view the log-loss its last prediction had for this new label."""
+        if self._view_margins is None or not self.view_learning_rate:
+            return
+        sign = 1.0 if y == 1 else -1.0
+        losses = tuple(float(np.logaddexp(0.0, -sign * margins[index])) for margins in self._view_margins)
+        self._view_losses[index] = losses
+        self._view_loss += losses
+
+    def _forget_view_loss(self, index: int) -> None:
+        losses = self._view_losses.pop(index, None)
+        if losses is not None:
+            self._view_loss -= losses
+
+    def _body_weight(self) -> float:
+        """The body view's weight now: ``body_view``, moved by the views' losses so far (Hedge)."""
+        prior = float(self.body_view)
+        if not self.view_learning_rate or not 0.0 < prior < 1.0:
+            return prior
+        difference = self.view_learning_rate * float(self._view_loss[1] - self._view_loss[0])
+        weight = expit(math.log(prior / (1.0 - prior)) - difference)
+        return float(np.clip(weight, *_VIEW_WEIGHT_BOUNDS))
 
     @property
     def n_labels(self) -> int:
@@ -717,8 +762,11 @@ class ActiveLearner:
                 if body.estimator is None:
                     body.estimator = clone(classifier)
                 margin_body = self._fit_sklearn(body, body.estimator)
-            margin *= 1.0 - self.body_view
-            margin += self.body_view * margin_body
+            if self.view_learning_rate:
+                self._view_margins = (margin.copy(), margin_body)  # margin is reused below
+            self.body_weight_ = weight = self._body_weight()
+            margin *= 1.0 - weight
+            margin += weight * margin_body
         self.model_scores_ = expit(margin, out=margin)
 
     def _fit_sklearn(self, view: "_View", classifier) -> np.ndarray:

@@ -425,3 +425,36 @@ def test_liblinear_called_directly_fits_what_scikit_learn_fits():
     fallback = InclusionClassifier(random_state=7)
     _train_liblinear(fallback, wide, y, [4, 4])  # 64-bit indices: through scikit-learn, which copes
     np.testing.assert_allclose(fallback.coef_, InclusionClassifier(random_state=7).fit(X, y).coef_, atol=1e-8)
+
+
+def test_views_are_weighted_online_by_their_log_loss_on_new_labels():
+    from scipy.special import expit, logit
+
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+    model.label(0, 1)
+    model.label(1, 0)
+    assert model.body_weight_ == 0.5  # priors: no prediction to score yet
+    losses = np.zeros(2)
+    for index, y in [(2, 1), (3, 0), (4, 1), (5, 0)]:
+        model.next()  # retrain: both views predict every record
+        full, body = model._view_margins
+        sign = 1.0 if y == 1 else -1.0
+        losses += [np.logaddexp(0.0, -sign * full[index]), np.logaddexp(0.0, -sign * body[index])]
+        model.label(index, y)
+    model.next()
+    expected = np.clip(expit(logit(0.5) - (losses[1] - losses[0])), 0.2, 0.8)
+    assert model.body_weight_ == pytest.approx(expected) and model.body_weight_ != 0.5
+    # the blend uses that weight
+    full, body = model._view_margins
+    np.testing.assert_allclose(model.model_scores_, expit((1 - expected) * full + expected * body), atol=1e-9)
+    # an undone decision takes its loss back
+    model.unlabel(5)
+    model.label(5, 0)  # relabelled: scored again against the latest predictions
+    assert len(model._view_losses) == 4
+    # view_learning_rate=0: the fixed body_view
+    fixed = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, view_learning_rate=0).fit_features(TITLED)
+    for index, y in [(0, 1), (1, 0), (2, 1), (3, 0)]:
+        fixed.label(index, y)
+        if index:
+            fixed.next()
+    assert fixed.body_weight_ == 0.5 and not fixed._view_losses
