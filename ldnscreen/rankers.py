@@ -52,6 +52,14 @@ worth +0.24 WSS@95 on one and cost 0.10 on another); the average of the two
 views cut the largest shortfall against ASReview from -0.10 to -0.05 WSS@95
 and left the mean unchanged (``benchmarks/RESULTS.md``). The second model
 costs a second, equally cheap fit.
+
+Which view to trust more is learnt as the review goes (``view_learning_rate``,
+Hedge; Freund and Schapire 1997): when a record is labelled, each view is
+charged the log-loss its last prediction had for that label, and the body
+view's weight becomes ``expit(logit(0.5) - eta * (L_body - L_full))`` over the
+summed losses, kept within [0.2, 0.8]. On the shared reviews this added
++0.010 WSS@95 on average to the fixed halves (better on 12 of 16, with and
+without keywords alike).
 """
 
 from __future__ import annotations
