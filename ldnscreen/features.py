@@ -43,6 +43,9 @@ __all__ = ["TextFeatures", "save_matrix", "load_matrix", "record_texts"]
 _FORMAT = "ldnscreen-text-features/2"  # 2: the once-seen columns of each field
 _READABLE_FORMATS = ("ldnscreen-text-features/1", _FORMAT)
 
+#: Start of the feature name of a record's once-seen column (``once_terms="collapse"``).
+ONCE_COLUMN_PREFIX = "(terms only in record "
+
 
 def record_texts(records: Iterable[Record | str]) -> tuple[list[str], list[str]]:
     """Full texts and titles of records.
@@ -841,7 +844,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             if vectorizer is None:
                 continue
             names = vectorizer.get_feature_names_out().tolist()
-            names += [f"(terms only in record {i})" for i in range(getattr(vectorizer, "n_once_", 0))]
+            names += [f"{ONCE_COLUMN_PREFIX}{i})" for i in range(getattr(vectorizer, "n_once_", 0))]
             parts.append(np.asarray([prefix + n for n in names] if prefix else names, dtype=object))
         return np.concatenate(parts)
 

@@ -82,7 +82,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ldnscreen.criteria import Criteria
-from ldnscreen.features import TextFeatures
+from ldnscreen.features import ONCE_COLUMN_PREFIX, TextFeatures
 from ldnscreen.logistic import LabelledGram, ScoringGram, costs_from_counts, fit_logistic, newton_kernel
 from ldnscreen.prior import CriteriaPrior
 from ldnscreen.query import query as run_query
@@ -205,11 +205,7 @@ class InclusionClassifier(ClassifierMixin, BaseEstimator):
                 with np.errstate(invalid="ignore"):  # a class of zero total weight has weight inf
                     cost = np.where(sample_weight > 0, cost * sample_weight, 0.0)
             coef, intercept, n_iter = fit_logistic(X, np.where(positive, 1.0, -1.0), cost, max_iter=self.max_iter)
-            self.model_ = None
-            self.classes_ = classes
-            self.coef_ = coef[np.newaxis, :]
-            self.intercept_ = np.array([intercept])
-            self.n_iter_ = np.array([n_iter], dtype=np.int32)
+            _set_solution(self, coef, intercept, n_iter, classes)
             return self
         self.model_ = LogisticRegression(
             C=self.C,
@@ -286,12 +282,20 @@ def _refit_liblinear(classifier: InclusionClassifier, X, y: np.ndarray, counts) 
         X, y, classifier.C, True, 1.0, {0: neg, 1: pos}, "l2", classifier.dual, 0,
         classifier.max_iter, classifier.tol, classifier.random_state,
     )
+    _set_solution(classifier, coef, intercept, n_iter)
+
+
+def _set_solution(classifier: InclusionClassifier, coef, intercept, n_iter, classes=(0, 1)) -> None:
+    """The fitted attributes of ``classifier`` for a solution found without ``LogisticRegression``.
+
+    ``coef`` of shape (n_features,) or (1, n_features); ``model_`` is ``None``.
+    """
     classifier.model_ = None
-    classifier.classes_ = np.array([0, 1])
-    classifier.coef_ = coef
+    classifier.classes_ = np.asarray(classes)
+    classifier.coef_ = np.atleast_2d(coef)
     classifier.intercept_ = np.ravel(intercept).astype(np.float64)
     classifier.n_iter_ = np.asarray(n_iter, dtype=np.int32).ravel()
-    classifier.n_features_in_ = X.shape[1]
+    classifier.n_features_in_ = classifier.coef_.shape[1]
 
 
 _THREADPOOLS = None
@@ -349,12 +353,7 @@ def _train_liblinear(classifier: InclusionClassifier, X, y: np.ndarray, counts) 
     )
     if max(n_iter) >= classifier.max_iter:
         warnings.warn("Liblinear failed to converge, increase the number of iterations.", ConvergenceWarning)
-    classifier.model_ = None
-    classifier.classes_ = np.array([0, 1])
-    classifier.coef_ = raw_coef[:, :-1]
-    classifier.intercept_ = np.ravel(raw_coef[:, -1]).astype(np.float64)
-    classifier.n_iter_ = np.asarray(n_iter, dtype=np.int32).ravel()
-    classifier.n_features_in_ = X.shape[1]
+    _set_solution(classifier, raw_coef[:, :-1], raw_coef[:, -1], n_iter)
 
 
 try:  # liblinear's own entry point, as _fit_liblinear calls it
@@ -859,12 +858,7 @@ class ActiveLearner:
             # fitted state of the estimator, as InclusionClassifier.fit would leave it
             coef = gram.coef(beta)
             view.coef = coef.astype(view.X.dtype, copy=False)
-            classifier.model_ = None
-            classifier.classes_ = np.array([0, 1])
-            classifier.coef_ = coef[np.newaxis, :]
-            classifier.intercept_ = np.array([intercept])
-            classifier.n_iter_ = np.array([n_iter], dtype=np.int32)
-            classifier.n_features_in_ = coef.shape[0]
+            _set_solution(classifier, coef, intercept, n_iter)
         elif scoring:
             view._coef, view._coef_gram = None, gram  # X_L^T beta when someone reads view.coef
         else:
@@ -950,7 +944,7 @@ class ActiveLearner:
         for column, value in zip(row.indices, contributions):
             if value > 0:
                 name = str(self._names[column]).removeprefix("title:")
-                if name.startswith("(terms only in record "):  # TextFeatures(once_terms="collapse")
+                if name.startswith(ONCE_COLUMN_PREFIX):  # TextFeatures(once_terms="collapse")
                     name = "(words found in no other record)"
                 merged[name] = merged.get(name, 0.0) + float(value)
         return sorted(merged.items(), key=lambda item: (-item[1], item[0]))[:k]
