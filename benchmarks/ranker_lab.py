@@ -24,6 +24,8 @@ Variants (names are parsed, so new settings need no code):
 ``centroid0.5``             rank-average with cosine similarity to the inclusions' centroid
 ``lsa:k=100,w=0.5``         + 100 LSA (truncated SVD) dimensions appended to TF-IDF
 ``mix:nb=0.5,alpha=0.1``    + multinomial naive Bayes, standardised margins averaged
+``mv:v=full+body+full@0.1``  any number of views under the default's online weighting (see
+                            ``MultiView``; ``loss=rank``, ``comb=z``, ``eta=``, ``g=``)
 ``default`` / ``mindf1`` / ``once``  the current default (two views, exact solver); with
                             ``TextFeatures(min_df=1)``; the same with each record's once-seen
                             terms collapsed into one column per record and field
@@ -291,6 +293,113 @@ class HedgeViews(ActiveLearner):
         super()._fit_and_score()
 
 
+class MultiView(ActiveLearner):
+    """The default learner with any number of views weighted online (Hedge over all of them).
+
+    ``v`` lists the views, ``+``-separated: ``full`` (every column), ``body`` (the whole-text
+    columns), ``uni`` / ``unibody`` (the same without word pairs), each optionally ``@m`` to
+    train it with ``m`` times the default C. Every view is charged the log-loss of its last
+    prediction for each new label; weights are ``(1 - g) softmax(-eta L) + g / n`` (``g``:
+    share spread evenly, so no view is ever dropped; with two views ``g = 0.4`` is the
+    default's [0.2, 0.8]).
+    """
+
+    def __init__(self, random_state=None, options=None):
+        super().__init__(random_state=random_state, body_view=0.0, view_learning_rate=0.0)
+        self.options = options
+
+    def _start(self, X):
+        super()._start(X)
+        self._mv = None
+
+    def _build_views(self):
+        from ldnscreen.features import ONCE_COLUMN_PREFIX
+        from ldnscreen.rankers import _View
+
+        options = self.options or {}
+        names = self.features_.get_feature_names_out()
+        plain = np.array([n[6:] if n.startswith("title:") else n for n in names], dtype=object)
+        pair = np.array([(" " in n) and not n.startswith(ONCE_COLUMN_PREFIX) for n in plain])
+        n_text = self._text_columns() or self.X_.shape[1]
+        text = np.arange(self.X_.shape[1]) < n_text
+        views = []
+        for spec in options.get("v", "full+body").split("+"):
+            kind, _, mult = spec.partition("@")
+            if kind == "full":
+                keep = None
+            elif kind == "body":
+                keep = text
+            elif kind == "uni":
+                keep = ~pair
+            elif kind == "unibody":
+                keep = text & ~pair
+            else:
+                raise SystemExit(f"unknown view {kind!r}")
+            if keep is None:
+                X = self.X_
+            else:
+                X = normalize(self.X_[:, np.flatnonzero(keep)])
+                X.sort_indices()
+            views.append((_View(X), float(mult or 1.0)))
+        self._views = [view for view, _ in views]
+        self._mv = views
+        self._mv_loss = np.zeros(len(views))
+        self._mv_margins = None
+        self._mv_seen = 0
+
+    def _fit_and_score(self):
+        from sklearn.base import clone
+
+        if self._mv is None:
+            self._build_views()
+        options = self.options or {}
+        eta, share = float(options.get("eta", 1.0)), float(options.get("g", 0.4))
+        rows = self._labelled
+        new = rows[self._mv_seen :]
+        if self._mv_margins is not None and len(new):
+            s = np.where(self.labels_[new] == 1, 1.0, -1.0)
+            pool = np.union1d(np.flatnonzero(self.labels_ < 0), new)
+            only_inc = options.get("inc", "0") == "1"
+            for v, margins in enumerate(self._mv_margins):
+                if options.get("loss", "log") == "log":
+                    self._mv_loss[v] += float(np.logaddexp(0.0, -s * margins[new]).sum())
+                    continue
+                ranked = np.sort(margins[pool])
+                for i, sign in zip(new, s):
+                    if sign > 0:  # share of the pool the view put above this inclusion
+                        self._mv_loss[v] += 1.0 - np.searchsorted(ranked, margins[i], side="right") / len(ranked)
+                    elif not only_inc:  # share it put below this exclusion
+                        self._mv_loss[v] += np.searchsorted(ranked, margins[i], side="left") / len(ranked)
+        self._mv_seen = len(rows)
+        classifier = self._estimator
+        self.n_fits_ += 1
+        kernel = self._kernel and self.n_labels <= classifier.max_kernel_rows
+        targets = self._kernel_targets() if kernel else None
+        margins = []
+        for view, mult in self._mv:
+            if kernel:
+                margins.append(self._fit_kernel(view, (targets[0], targets[1] * mult)))
+            else:
+                view.gram = None
+                if view.estimator is None:
+                    view.estimator = clone(classifier).set_params(C=classifier.C * mult)
+                margins.append(self._fit_sklearn(view, view.estimator))
+        self.coef_ = self._mv[0][0].coef
+        self.classifier_ = classifier
+        self.n_labels_at_fit_ = self.n_labels
+        self._mv_margins = [m.copy() for m in margins]
+        n = len(margins)
+        z = -eta * (self._mv_loss - self._mv_loss.min())
+        w = np.exp(z)
+        w /= w.sum()
+        w = (1.0 - share) * w + share / n
+        self.view_weights_ = w
+        if options.get("comb", "margin") == "z":
+            margins = [(m - m.mean()) / (m.std() or 1.0) for m in margins]
+        margin = sum(wi * m for wi, m in zip(w, margins))
+        self.model_scores_ = expit(margin)
+
+
 def _options(text):
     return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
 
@@ -309,6 +418,8 @@ def make(name: str) -> ActiveLearner:
         return OnceColumns()
     if head == "hedge":  # hedge:eta=1,lo=0.2
         return HedgeViews(options=options)
+    if head == "mv":  # mv:v=full+body+uni,eta=1,g=0.4
+        return MultiView(options=options)
     if head == "chars":  # chars:w=0.5
         return CharGrams(options=options)
     if head == "svmmix":  # svmmix:C=0.11,w=0.5
