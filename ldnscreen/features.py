@@ -75,6 +75,32 @@ def record_texts(records: Iterable[Record | str]) -> tuple[list[str], list[str]]
     return texts, titles
 
 
+def _text_parts(records: Iterable[Record | str]) -> tuple[list[str], list[str]]:
+    """Titles and the rest of the full texts of :func:`record_texts`.
+
+    A full text is its title and the rest joined by a line break (either
+    alone when the other is empty).
+
+    Examples
+    --------
+    >>> _text_parts([Record(title="LDN", abstract="A trial.", keywords=("pain",)), "Title\\nbody", Record(title="", abstract="B")])
+    (['LDN', 'Title', ''], ['A trial.\\npain', 'body', 'B'])
+    """
+    titles: list[str] = []
+    rests: list[str] = []
+    for item in records:
+        if isinstance(item, Record):
+            titles.append(item.title or "")
+            rests.append("\n".join(p for p in (item.abstract or "", "; ".join(item.keywords)) if p))
+        else:
+            if item is None or (isinstance(item, float) and np.isnan(item)):
+                item = ""
+            title, _, rest = str(item).partition("\n")
+            titles.append(title)
+            rests.append(rest)
+    return titles, rests
+
+
 def _as_list(X) -> list:
     if isinstance(X, (str, bytes, Record)):
         raise ValueError(
@@ -101,13 +127,16 @@ _TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _TOKEN = re.compile(_TOKEN_PATTERN)
 # In an ASCII document the tokens of _TOKEN_PATTERN are the maximal runs of
 # [A-Za-z0-9_] of two or more characters: map every other ASCII character to a
-# space, split on white space and drop one-character pieces.
-_ASCII_NON_WORD = {i: " " for i in range(128) if not (chr(i).isalnum() or chr(i) == "_")}
+# space, split on white space and drop one-character pieces. Pieces are UTF-8
+# bytes (splitting bytes and translating them is cheaper than str); a non-ASCII
+# document's pieces are its tokens, in whose UTF-8 bytes no ASCII white space
+# occurs, and a piece has as many bytes as characters or is a token anyway.
+_ASCII_NON_WORD = bytes(c if c < 128 and (chr(c).isalnum() or chr(c) == "_") else ord(" ") for c in range(256))
 # Documents of a chunk are joined around this one-character piece: "Ā" is
 # upper case, so no lower-cased document holds it, and it is too short to be
 # a token of a non-ASCII document.
-_SEPARATOR = "\u0100"
-_JOIN = f" {_SEPARATOR} "
+_SEPARATOR = "\u0100".encode()
+_JOIN = b" " + _SEPARATOR + b" "
 _SEP_ID, _DROP, _UNKNOWN = -3, -2, -1
 _CHUNK = 1024  # documents tokenised together
 # transform() of texts shorter than this many characters per vocabulary term
@@ -117,27 +146,27 @@ _PIECE = 2_000_000  # matrix entries handled together when the count matrix is a
 
 
 class _TokenIds(dict):
-    """Token -> id; a missing token is dropped (too short, stop word) or unknown."""
+    """Token (UTF-8 bytes) -> id; a missing token is dropped (too short, stop word) or unknown."""
 
     def __init__(self, stop_words):
         super().__init__({_SEPARATOR: _SEP_ID})
-        self.stop_words = stop_words or frozenset()
+        self.stop_words = frozenset(word.encode() for word in stop_words or ())
 
     def __missing__(self, token):
         return _DROP if len(token) < 2 or token in self.stop_words else _UNKNOWN
 
 
-def _pieces(docs: Sequence[str], strip_accents: bool) -> list[str]:
-    """Each document as white-space separated pieces whose two-or-more-character pieces are its tokens."""
+def _pieces(docs: Sequence[str], strip_accents: bool) -> list[bytes]:
+    """Each document as space-separated UTF-8 pieces whose two-or-more-character pieces are its tokens."""
     out = []
     for doc in docs:
         doc = doc.lower()
         if doc.isascii():  # strip_accents_unicode leaves ASCII text as it is
-            out.append(doc.translate(_ASCII_NON_WORD))
+            out.append(doc.encode("ascii").translate(_ASCII_NON_WORD))
         else:
             if strip_accents:
                 doc = strip_accents_unicode(doc)
-            out.append(" ".join(_TOKEN.findall(doc)))
+            out.append(" ".join(_TOKEN.findall(doc)).encode())
     return out
 
 
@@ -153,7 +182,7 @@ class _GrowingTokenIds(_TokenIds):
             value = _DROP
         else:
             value = len(self.tokens)
-            self.tokens.append(token)
+            self.tokens.append(token.decode())
         self[token] = value
         return value
 
@@ -276,15 +305,27 @@ def _run_lengths(starts: np.ndarray, total: int, dtype) -> np.ndarray:
 
 
 class _GramCounts:
-    """Counts of the word n-grams of documents, by n-gram length, and how to name the n-grams."""
+    """Counts of the word n-grams of documents, by n-gram length, and how to name the n-grams.
+
+    The names are built by :func:`_gram_names` from ``tokens`` and ``prefixes``.
+    """
 
     def __init__(self, docs: Sequence[str], ngram_range, stop_words, strip_accents: bool):
-        min_n, max_n = ngram_range
-        self.n_docs = n_docs = len(docs)
         token_ids = _GrowingTokenIds(stop_words)
         ids, lengths = _tokenise(docs, token_ids, strip_accents)
-        self.tokens = token_ids.tokens
-        del token_ids
+        self._count(ids, lengths, token_ids.tokens, ngram_range)
+
+    @classmethod
+    def of_ids(cls, ids: np.ndarray, lengths: np.ndarray, tokens: list[str], ngram_range) -> "_GramCounts":
+        """Counts of documents already tokenised (as by :func:`_tokenise`), ``tokens`` naming the ids."""
+        counts = cls.__new__(cls)
+        counts._count(ids, lengths, tokens, ngram_range)
+        return counts
+
+    def _count(self, ids: np.ndarray, lengths: np.ndarray, tokens: list[str], ngram_range) -> None:
+        min_n, max_n = ngram_range
+        self.n_docs = n_docs = len(lengths)
+        self.tokens = tokens
         n_ids, V = len(ids), len(self.tokens)
         starts = _document_starts(lengths, n_ids)
         doc_of = np.repeat(np.arange(n_docs, dtype=np.int32), lengths)
@@ -317,15 +358,77 @@ class _GramCounts:
                 self.levels[n] = _Level(codes, docs_n, n_docs)
             del codes, docs_n
 
-    def names(self, n: int, codes: np.ndarray) -> list[str]:
-        """The strings of n-grams of length ``n`` given by their codes."""
-        tokens = self.tokens
+    @classmethod
+    def of_parts(cls, titles: Sequence[str], rests: Sequence[str], ngram_range, stop_words, strip_accents: bool):
+        """Counts of the full texts ``title + "\\n" + rest`` and of the titles, tokenising each text once.
+
+        The tokens of a full text are those of its title followed by those of
+        the rest: lower-casing, accent stripping and the token pattern all stop
+        at the line break (it is neither a word character, nor cased, nor
+        case-ignorable, and Unicode normalisation does not reorder across it).
+        The titles' token ids are renumbered in order of first appearance in
+        the titles, as :class:`_GrowingTokenIds` numbers them when the titles
+        are tokenised alone, so both counts are exactly those of
+        ``_GramCounts(texts)`` and ``_GramCounts(titles)``.
+        """
+        token_ids = _GrowingTokenIds(stop_words)
+        docs = [part for pair in zip(titles, rests) for part in pair]
+        ids, lengths = _tokenise(docs, token_ids, strip_accents)
+        del docs
+        lengths = lengths.reshape(-1, 2)
+        in_title = np.repeat(np.tile(np.array([True, False]), len(titles)), lengths.ravel())
+        title_ids = ids[in_title]
+        del in_title
+        seen, first = np.unique(title_ids, return_index=True)
+        seen = seen[np.argsort(first)]  # title tokens in order of first appearance
+        renumber = np.empty(len(token_ids.tokens), dtype=ids.dtype)
+        renumber[seen] = np.arange(len(seen), dtype=ids.dtype)
+        tokens = token_ids.tokens
+        title_tokens = [tokens[i] for i in seen.tolist()]
+        title_counts = cls.of_ids(renumber[title_ids], lengths[:, 0].copy(), title_tokens, ngram_range)
+        del title_ids, renumber
+        return cls.of_ids(ids, lengths.sum(axis=1), tokens, ngram_range), title_counts
+
+    def empty(self) -> bool:
+        """Whether no n-gram was found (only stop words, or no words at all)."""
+        return not any(len(level.df) for level in self.levels.values())
+
+    def token_ids(self, n: int, codes: np.ndarray) -> np.ndarray:
+        """The token ids of n-grams of length ``n`` given by their codes, one row each."""
         if n == 1:
-            return [tokens[i] for i in codes.tolist()]
-        prefix, last = np.divmod(codes, len(tokens))
+            return codes[:, None]
+        prefix, last = np.divmod(codes, len(self.tokens))
         if n > 2:
             prefix = self.prefixes[n - 1][prefix]
-        return [f"{p} {tokens[t]}" for p, t in zip(self.names(n - 1, prefix), last.tolist())]
+        return np.column_stack([self.token_ids(n - 1, prefix), last])
+
+    def name_order(self, codes: dict[int, np.ndarray]) -> np.ndarray:
+        """The order of the n-grams' names (``codes`` by length, taken one length after the other).
+
+        Without building the names: a name is its tokens joined by spaces and
+        a space sorts before every word character, so names sort as their
+        sequences of token ranks do (a sequence before its continuations).
+        """
+        tokens = self.tokens
+        rank = np.empty(len(tokens), dtype=np.int64)
+        rank[np.asarray(sorted(range(len(tokens)), key=tokens.__getitem__), dtype=np.int64)] = np.arange(len(tokens))
+        total = sum(len(c) for c in codes.values())
+        keys = np.full((max(codes, default=1), total), -1, dtype=np.int64)  # row k: rank of token k, -1 past the end
+        start = 0
+        for n, level_codes in codes.items():
+            keys[:n, start : start + len(level_codes)] = rank[self.token_ids(n, level_codes)].T
+            start += len(level_codes)
+        return np.lexsort(keys[::-1])  # the first token's rank is the primary key
+
+
+def _gram_names(tokens: list[str], prefixes: dict[int, np.ndarray], n: int, codes: np.ndarray) -> list[str]:
+    """The strings of n-grams of length ``n`` given by their codes (see :class:`_GramCounts`)."""
+    if n == 1:
+        return [tokens[i] for i in codes.tolist()]
+    prefix, last = np.divmod(codes, len(tokens))
+    if n > 2:
+        prefix = prefixes[n - 1][prefix]
+    return [f"{p} {tokens[t]}" for p, t in zip(_gram_names(tokens, prefixes, n - 1, prefix), last.tolist())]
 
 
 class _VocabularyIndex:
@@ -335,7 +438,7 @@ class _VocabularyIndex:
         terms = list(vocabulary)
         columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(terms))
         lengths = 1 + np.fromiter(map(str.count, terms, repeat(" ", len(terms))), dtype=np.int64, count=len(terms))
-        flat = " ".join(terms).split(" ")
+        flat = " ".join(terms).encode().split(b" ")
         unique = list(dict.fromkeys(flat))
         self.token_ids = _TokenIds(stop_words)
         self.token_ids.update(zip(unique, range(len(unique))))
@@ -411,6 +514,29 @@ class _Tfidf(TfidfVectorizer):
     #: Collapse the terms of one document (see the class docstring).
     collapse_once = False
 
+    @property
+    def vocabulary_(self) -> dict[str, int]:
+        """Term -> column, as in scikit-learn; named on first use after a vectorised fit."""
+        unnamed = self.__dict__.get("_unnamed")
+        if unnamed is not None:
+            tokens, prefixes, codes, order = unnamed
+            terms: list[str] = []
+            for n, level_codes in codes.items():
+                terms += _gram_names(tokens, prefixes, n, level_codes)
+            names = [terms[i] for i in order.tolist()]
+            del terms
+            vocabulary = dict(zip(names, range(len(names))))
+            self.__dict__["vocabulary_"], self._unnamed = vocabulary, None
+            self._names = (vocabulary, np.asarray(names, dtype=object))
+        try:
+            return self.__dict__["vocabulary_"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute 'vocabulary_'") from None
+
+    @vocabulary_.setter
+    def vocabulary_(self, value: dict[str, int]) -> None:
+        self.__dict__["vocabulary_"], self._unnamed = value, None
+
     def _vectorised(self) -> bool:
         return (
             self.input == "content"
@@ -433,9 +559,25 @@ class _Tfidf(TfidfVectorizer):
         self._validate_params()
         self._validate_ngram_range()
         counts = _GramCounts(docs, self.ngram_range, self.get_stop_words(), self.strip_accents == "unicode")
-        if not any(len(level.df) for level in counts.levels.values()):
+        return self._checked(counts)
+
+    @staticmethod
+    def _checked(counts: _GramCounts) -> _GramCounts:
+        if counts.empty():
             raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
         return counts
+
+    def _part_counts(self, titles: Sequence[str], rests: Sequence[str]) -> tuple[_GramCounts, _GramCounts]:
+        """:meth:`_gram_counts` of the full texts and of the titles (:meth:`_GramCounts.of_parts`).
+
+        Only the full texts' counts are checked; the titles' may be empty.
+        """
+        self._validate_params()
+        self._validate_ngram_range()
+        text_counts, title_counts = _GramCounts.of_parts(
+            titles, rests, self.ngram_range, self.get_stop_words(), self.strip_accents == "unicode"
+        )
+        return self._checked(text_counts), title_counts
 
     def _fit_counts(self, counts: _GramCounts, transform: bool):
         """Vocabulary and idf from gram counts (scikit-learn's pruning, order and errors); the matrix if ``transform``."""
@@ -455,34 +597,35 @@ class _Tfidf(TfidfVectorizer):
                 kept = several
         if not any(len(grams) for grams in kept.values()):
             raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
-        terms: list[str] = []
+        codes: dict[int, np.ndarray] = {}  # per length, the codes of the kept n-grams
         df_parts, tf_parts = [], []
         for n, level in counts.levels.items():
             grams = kept[n]
-            terms += counts.names(n, level.code[grams])
+            codes[n] = level.code[grams]
             df_parts.append(level.df[grams])
             if self.max_features is not None:
                 tf_parts.append(np.add.reduceat(level.count.astype(np.int64), level.start)[grams])
             if transform:  # counts are only needed for the kept n-grams now (the selection cannot fail any more)
                 level.keep(grams)
-        order = np.asarray(sorted(range(len(terms)), key=terms.__getitem__), dtype=np.int64)
+        order = counts.name_order(codes)
+        n_terms = len(order)
         if self.max_features is not None and len(order) > self.max_features:
             # scikit-learn: (-tfs[mask]).argsort()[:limit] over the name-sorted terms, tfs in the matrix dtype
             tfs = np.concatenate(tf_parts).astype(dtype)[order]
             chosen = np.zeros(len(order), dtype=bool)
             chosen[(-tfs).argsort()[: self.max_features]] = True
             order = order[chosen]
-        column = np.full(len(terms), -1, dtype=np.int64)
+        column = np.full(n_terms, -1, dtype=np.int64)
         column[order] = np.arange(len(order))
-        names = [terms[i] for i in order.tolist()]
-        del terms
         columns, start = {}, 0  # per length, the column of each kept n-gram (-1: dropped by max_features)
         for n, grams in kept.items():
             columns[n] = column[start : start + len(grams)]
             start += len(grams)
         self.fixed_vocabulary_ = False
-        self.vocabulary_ = dict(zip(names, range(len(names))))
-        self._names = (self.vocabulary_, np.asarray(names, dtype=object))
+        # the terms are named when vocabulary_ is first read (a simulation never reads it)
+        self.__dict__.pop("vocabulary_", None)
+        self._unnamed = (counts.tokens, counts.prefixes, codes, order)
+        self._names = None
         self._index = None
         df = np.concatenate(df_parts)[order].astype(dtype)
         df += 1.0
@@ -492,7 +635,7 @@ class _Tfidf(TfidfVectorizer):
         idf += 1.0
         self._tfidf = TfidfTransformer(norm=self.norm, use_idf=True, smooth_idf=True, sublinear_tf=self.sublinear_tf)
         self._tfidf.idf_ = idf
-        self._tfidf.n_features_in_ = len(names)
+        self._tfidf.n_features_in_ = len(order)
         if not transform:
             return None
         X = self._matrix(counts, columns, len(order), dtype)
@@ -726,14 +869,23 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         vectorizer.collapse_once = self.once_terms == "collapse"
         return vectorizer
 
-    @staticmethod
-    def _fit_vectorizer(make, texts, transform: bool):
+    @classmethod
+    def _fit_vectorizer(cls, make, texts, transform: bool):
         """Fit (and transform); with too few documents for min_df/max_df, keep every term."""
         vectorizer = make()
         if not vectorizer._vectorised():  # e.g. an unusual dtype: scikit-learn's own path
-            counts, refit = texts, (vectorizer.fit_transform if transform else vectorizer.fit)
-        else:  # texts are read once, even when min_df falls back
-            counts, refit = vectorizer._gram_counts(texts), lambda c: vectorizer._fit_counts(c, transform)
+            return cls._refit(vectorizer, texts, vectorizer.fit_transform if transform else vectorizer.fit, transform)
+        # texts are read once, even when min_df falls back
+        return cls._fit_counted(vectorizer, vectorizer._gram_counts(texts), transform)
+
+    @classmethod
+    def _fit_counted(cls, vectorizer, counts: _GramCounts, transform: bool):
+        """:meth:`_fit_vectorizer` of a vectorised :class:`_Tfidf` from its texts' n-gram counts."""
+        return cls._refit(vectorizer, counts, lambda c: vectorizer._fit_counts(c, transform), transform)
+
+    @staticmethod
+    def _refit(vectorizer, counts, refit, transform: bool):
+        """``refit(counts)``, again with ``min_df=1, max_df=1.0`` when these leave no term."""
         try:
             matrix = refit(counts)
         except ValueError as exc:  # "After pruning, no terms remain" or max_df < min_df
@@ -763,16 +915,28 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         return self._fit(X, transform=True)
 
     def _fit(self, X, transform: bool):
-        texts, titles = record_texts(_as_list(X))
-        if not texts:
+        items = _as_list(X)
+        if not items:
             raise ValueError("TextFeatures.fit needs at least one record")
         make = lambda: self._vectorizer(self.ngram_range, self.min_df, self.max_df)  # noqa: E731
-        self.text_vectorizer_, matrix = self._fit_vectorizer(make, texts, transform)
-        del texts
         self.title_vectorizer_, title_matrix = None, None
+        vectorizer = make()
+        if self.title_weight and isinstance(vectorizer, _Tfidf) and vectorizer._vectorised():
+            # both fields from one tokenisation: a full text is its title, a line break and the rest
+            titles, rests = _text_parts(items)
+            text_counts, title_counts = vectorizer._part_counts(titles, rests)
+            del rests
+            self.text_vectorizer_, matrix = self._fit_counted(vectorizer, text_counts, transform)
+            del text_counts
+            fit_title = lambda: self._fit_counted(make(), _Tfidf._checked(title_counts), transform)  # noqa: E731
+        else:
+            texts, titles = record_texts(items)
+            self.text_vectorizer_, matrix = self._fit_vectorizer(make, texts, transform)
+            del texts
+            fit_title = lambda: self._fit_vectorizer(make, titles, transform)  # noqa: E731
         if self.title_weight and any(t.strip() for t in titles):
             try:
-                self.title_vectorizer_, title_matrix = self._fit_vectorizer(make, titles, transform)
+                self.title_vectorizer_, title_matrix = fit_title()
             except ValueError:  # titles of stop words only: no title field
                 self.title_vectorizer_ = None
         self._set_widths()
@@ -786,7 +950,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
     def _set_widths(self) -> None:
         widths = [
-            len(v.vocabulary_) + getattr(v, "n_once_", 0)
+            len(v.idf_) + getattr(v, "n_once_", 0)  # (len(vocabulary_) would name the terms)
             for v in (self.text_vectorizer_, self.title_vectorizer_)
             if v is not None
         ]

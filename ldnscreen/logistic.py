@@ -351,13 +351,18 @@ class LabelledGram:
                 grown[:used] = array[:used]
                 setattr(self, name, grown)
 
-    def _append(self, indices: np.ndarray, data: np.ndarray, lengths: np.ndarray, rows: list[int]) -> None:
+    def _append(self, indices: np.ndarray, data: np.ndarray, lengths: np.ndarray | None, rows: list[int]) -> None:
+        """Keep the stored values of new rows (``lengths``: per row, ``None`` for one row)."""
         old, k = len(self.rows), len(rows)
         nnz = int(self._indptr[old])
-        self._grow(old + k, nnz + data.shape[0])
-        self._indices[nnz : nnz + data.shape[0]] = indices
-        self._data[nnz : nnz + data.shape[0]] = data
-        self._indptr[old + 1 : old + k + 1] = nnz + np.cumsum(lengths)
+        end = nnz + data.shape[0]
+        self._grow(old + k, end)
+        self._indices[nnz:end] = indices
+        self._data[nnz:end] = data
+        if lengths is None:
+            self._indptr[old + 1] = end
+        else:
+            self._indptr[old + 1 : old + k + 1] = nnz + np.cumsum(lengths)
         self.rows.extend(rows)
         self._matrix = None
 
@@ -478,18 +483,17 @@ class ScoringGram(LabelledGram):
         # columns run from the end of one to the start of the next, which lies before it: they
         # are empty, and the product with these weights touches only the stored values of the
         # k columns (the sum of their document frequencies, not every value of X).
-        indptr = X.indptr
-        row_of = np.repeat(np.arange(n_records), np.diff(indptr))
-        if X.has_sorted_indices:
-            order = indptr[row_of + 1] - 1 - (np.arange(X.nnz) - indptr[row_of])  # each row reversed
-        else:
-            order = np.lexsort((-X.indices.astype(np.int64), row_of))
-        columns = self._row_indices[order]
-        self._pointers = np.empty(2 * X.nnz, dtype=index_dtype)
-        self._pointers[0::2] = T.indptr[columns]
-        self._pointers[1::2] = T.indptr[columns + 1]
-        self._weights = np.zeros(2 * X.nnz)
-        self._weights[0::2] = X.data[order]
+        # With each row's columns ascending, the stored values of X backwards are each row by
+        # descending column, the rows last to first: row r's values [a, b) are at [nnz - b, nnz - a).
+        ordered = X if X.has_sorted_indices else X.sorted_indices()
+        columns = ordered.indices[::-1].astype(np.intp)
+        self._nnz = nnz = X.nnz
+        pointers = np.empty((nnz, 2), dtype=index_dtype)
+        pointers[:, 0] = self._T[0][columns]
+        pointers[:, 1] = self._T[0][1:][columns]
+        self._pointers = pointers.reshape(-1)
+        self._weights = np.zeros(2 * nnz)
+        self._weights[0::2] = ordered.data[::-1]
 
     def _grow_block(self, n_rows: int) -> None:
         capacity = self._B.shape[1]
@@ -522,8 +526,8 @@ class ScoringGram(LabelledGram):
                 values = X.data[start:stop].astype(np.float64)
                 out += sp.csr_matrix((Tx, Tj, Tp), shape=(X.shape[1], n_records))[self._row_indices[start:stop]].T @ values
             else:  # see __init__
-                pointers, weights = self._pointers[2 * start : 2 * stop], self._weights[2 * start : 2 * stop - 1]
-                _csc_matvec(n_records, 2 * k - 1, pointers, Tj, Tx, weights, out)
+                a, b = 2 * (self._nnz - stop), 2 * (self._nnz - start)
+                _csc_matvec(n_records, 2 * k - 1, self._pointers[a:b], Tj, Tx, self._weights[a : b - 1], out)
         out += self.offset
         return out
 
@@ -545,7 +549,7 @@ class ScoringGram(LabelledGram):
             dots = column[self._row_array[: j + 1]]
             self._K[: j + 1, j] = dots
             self._K[j, :j] = dots[:j]
-            self._append(X.indices[start:stop], X.data[start:stop], np.array([stop - start]), [row])
+            self._append(X.indices[start:stop], X.data[start:stop], None, [row])
 
     def margins(self, beta: np.ndarray) -> np.ndarray:
         """``B @ beta`` for the first ``len(beta)`` labelled rows: ``X @ coef(beta) + offset * sum(beta)``."""

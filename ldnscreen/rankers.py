@@ -566,8 +566,11 @@ class ActiveLearner:
         self.labels_ = np.full(n, -1, dtype=np.int8)
         self.prior_scores_ = None
         self.prior_vector_ = None
-        self.classifier_ = None
-        self.coef_ = None
+        # a kernel fit of the first view not yet given to the estimator and coef_ (see _settle)
+        self._pending_solution = None
+        self._coef_deferred = False
+        self._classifier = None
+        self._coef = None
         self.model_scores_ = None
         self.n_labels_at_fit_ = 0
         self._changes_since_fit = 0
@@ -672,8 +675,9 @@ class ActiveLearner:
         if not self.view_learning_rate or not 0.0 < prior < 1.0:
             return prior
         difference = self.view_learning_rate * float(self._view_loss[1] - self._view_loss[0])
-        weight = expit(math.log(prior / (1.0 - prior)) - difference)
-        return float(np.clip(weight, *_VIEW_WEIGHT_BOUNDS))
+        weight = float(expit(math.log(prior / (1.0 - prior)) - difference))
+        low, high = _VIEW_WEIGHT_BOUNDS
+        return min(max(weight, low), high)
 
     @property
     def n_labels(self) -> int:
@@ -711,7 +715,7 @@ class ActiveLearner:
         self._check_started()
         if not self._both_classes():
             return False
-        if self.classifier_ is None:
+        if self._classifier is None:  # (not classifier_, which would settle a deferred solution)
             return True
         return self._changes_since_fit >= self._interval()
 
@@ -720,8 +724,9 @@ class ActiveLearner:
         self._check_started()
         self._changes_since_fit = 0
         if not self._both_classes():
-            self.classifier_ = None
-            self.coef_ = None
+            self._pending_solution = None
+            self._classifier = None
+            self._coef = None
             self.model_scores_ = None
             return
         with _single_threaded():
@@ -733,7 +738,8 @@ class ActiveLearner:
         vectorizer = getattr(features, "text_vectorizer_", None)
         if vectorizer is None or getattr(features, "title_vectorizer_", None) is None or not features.title_weight:
             return None
-        return getattr(features, "n_text_features_", len(vectorizer.vocabulary_))
+        n_text = getattr(features, "n_text_features_", None)  # (reading vocabulary_ may name every term)
+        return n_text if n_text is not None else len(vectorizer.vocabulary_)
 
     def _body_view(self) -> "_View | None":
         """The whole-text view (without the title field), or ``None`` when there is none."""
@@ -751,6 +757,7 @@ class ActiveLearner:
         classifier = self._estimator
         body = self._body_view()
         self.n_fits_ += 1
+        self._pending_solution = None
         kernel = self._kernel and self.n_labels <= classifier.max_kernel_rows
         if kernel:
             targets = self._kernel_targets()
@@ -758,8 +765,9 @@ class ActiveLearner:
         else:
             self._views[0].gram = None  # too many labels for the kernel solver: free the Gram matrix
             margin = self._fit_sklearn(self._views[0], classifier)
-        self.coef_ = self._views[0].coef
-        self.classifier_ = classifier
+        if self._pending_solution is None:
+            self._coef = self._views[0].coef
+        self._classifier = classifier
         self.n_labels_at_fit_ = self.n_labels
         if body is not None:
             if kernel:
@@ -854,13 +862,16 @@ class ActiveLearner:
         view.beta = beta
         intercept = float(beta.sum())
         scoring = isinstance(gram, ScoringGram)
-        if view is self._views[0]:
+        if scoring:  # X_L^T beta only when someone reads view.coef (a simulation never does)
+            view._coef, view._coef_gram = None, gram
+            if view is self._views[0]:  # the estimator's fitted state too, given it when read (_settle)
+                self._pending_solution = (view, gram, beta, intercept, n_iter)
+                self._coef_deferred = True
+        elif view is self._views[0]:
             # fitted state of the estimator, as InclusionClassifier.fit would leave it
             coef = gram.coef(beta)
             view.coef = coef.astype(view.X.dtype, copy=False)
             _set_solution(classifier, coef, intercept, n_iter)
-        elif scoring:
-            view._coef, view._coef_gram = None, gram  # X_L^T beta when someone reads view.coef
         else:
             view.coef = gram.coef(beta).astype(view.X.dtype, copy=False)
         if scoring:
@@ -869,6 +880,46 @@ class ActiveLearner:
         margin = margin.astype(np.float64, copy=False)
         margin += intercept
         return margin
+
+    def _settle(self) -> None:
+        """Give the estimator (and ``coef_``) the deferred solution of the last kernel fit, if any.
+
+        Scoring through a :class:`~ldnscreen.logistic.ScoringGram` needs no
+        coefficient vector, and ``X_L^T beta`` over every column costs as much
+        as the rest of a retrain on a small review; it is computed when
+        ``coef_`` or ``classifier_`` is read.
+        """
+        pending, self._pending_solution = self._pending_solution, None
+        if pending is not None:
+            view, gram, beta, intercept, n_iter = pending
+            coef = gram.coef(beta)
+            narrow = coef.astype(view.X.dtype, copy=False)
+            if view._coef_gram is gram and view.beta is beta:  # the view's own coefficients, still not made
+                view.coef = narrow
+            _set_solution(self._estimator, coef, intercept, n_iter)
+            if self._coef_deferred:  # (unless coef_ was assigned since)
+                self._coef = narrow
+        self._coef_deferred = False
+
+    @property
+    def classifier_(self):
+        """The last fitted classifier, or ``None`` (see the class docstring)."""
+        self._settle()
+        return self._classifier
+
+    @classifier_.setter
+    def classifier_(self, value) -> None:
+        self._classifier = value
+
+    @property
+    def coef_(self) -> np.ndarray | None:
+        """The fitted classifier's weight per feature, or ``None`` (see the class docstring)."""
+        self._settle()
+        return self._coef
+
+    @coef_.setter
+    def coef_(self, value) -> None:
+        self._coef, self._coef_deferred = value, False
 
     # ------------------------------------------------------------------ ranking
     def scores(self) -> np.ndarray:

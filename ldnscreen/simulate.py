@@ -288,7 +288,8 @@ def simulate(
     (2, 3, 3)
     """
     from sklearn.utils import check_random_state
-    from threadpoolctl import threadpool_limits
+
+    from .rankers import _single_threaded
 
     records = [r for r in records if label in r.labels]
     if not records:
@@ -314,8 +315,9 @@ def simulate(
     found = 0
     bar = _progress_bar(progress, budget, dataset or label)
     # One small fit per record: BLAS/OpenMP thread pools only add overhead
-    # (up to 7x slower per retrain on a busy 2-core machine).
-    with threadpool_limits(limits=1), bar:
+    # (up to 7x slower per retrain on a busy 2-core machine). The learner's
+    # cached controller: a new one looks up the loaded libraries (~5 ms).
+    with _single_threaded(), bar:
         model.fit_features(records)
         for i in priors:
             model.label(i, int(y[i]))

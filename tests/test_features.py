@@ -404,3 +404,96 @@ def test_top_terms_name_a_records_own_rare_words():
     terms = dict(learner.top_terms(0, k=10))
     assert terms.get("(words found in no other record)", 0) > 0  # "fibromyalgia zebra", in record 0 only
     assert "zebra" not in terms
+
+
+# ---------------------------------------------------------------- one tokenisation for both fields, terms named when read
+PART_RECORDS = [
+    Record(title="Low-dose naltrexone (LDN) for CRPS", abstract="A pilot trial.", keywords=("pain", "LDN")),
+    Record(title="Zebra pilot", abstract="zebra"),  # "pilot" is in an earlier abstract: ids renumbered for titles
+    Record(title="Café naïve ÉTUDE", abstract="plain ascii abstract"),  # non-ASCII title, ASCII rest
+    Record(title="Plain ascii title", abstract="Über straße ΟΔΟΣ ΑΣ"),  # ASCII title, non-ASCII rest
+    Record(title="ΟΔΟΣ", abstract="σοφίας"),  # a final sigma at the end of the title
+    Record(title="ΟΔΟΣ.", abstract="Σ"),  # ... before a case-ignorable character
+    Record(title="", abstract="No title at all, only an abstract", keywords=("kw",)),
+    Record(title="the and of", abstract="stop words only in the title"),
+    Record(title="a b c", abstract="one-character pieces only"),
+    Record(title="e\u0301e\u0301 cafe\u0301", abstract="\u0301combining mark first"),
+    Record(title="Title on\ntwo lines", abstract="and an abstract"),
+    Record(title="\u212a \u210c x\uff12", abstract="", keywords=("only", "keywords")),
+    Record(title=""),
+    "String title\nstring body\nwith lines",
+    "String without a line break",
+    "",
+    "\nbody after an empty title",
+]
+
+
+def _level_arrays(counts):
+    return {n: [getattr(level, name) for name in ("code", "df", "doc", "count", "start")] for n, level in counts.levels.items()}
+
+
+@pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (1, 3), (2, 2)])
+@pytest.mark.parametrize("stop_words", [None, "english"])
+def test_full_texts_tokenised_once_give_both_fields_exactly(ngram_range, stop_words):
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    texts, titles = features.record_texts(PART_RECORDS)
+    part_titles, rests = features._text_parts(PART_RECORDS)
+    assert part_titles == titles
+    for item, text, title, rest in zip(PART_RECORDS, texts, titles, rests):  # a full text is title, line break, rest
+        assert text == (item if isinstance(item, str) else "\n".join(p for p in (title, rest) if p))
+        assert not isinstance(item, str) or text == (f"{title}\n{rest}" if "\n" in text else title)
+    words = ENGLISH_STOP_WORDS if stop_words else None
+    shared_text, shared_title = features._GramCounts.of_parts(titles, rests, ngram_range, words, True)
+    for shared, alone in ((shared_text, features._GramCounts(texts, ngram_range, words, True)),
+                          (shared_title, features._GramCounts(titles, ngram_range, words, True))):
+        assert shared.tokens == alone.tokens  # the same ids, in order of first appearance
+        assert shared.n_docs == alone.n_docs == len(PART_RECORDS)
+        got, expected = _level_arrays(shared), _level_arrays(alone)
+        assert got.keys() == expected.keys()
+        for n in expected:
+            for a, b in zip(got[n], expected[n]):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_fit_transform_tokenises_each_record_once(monkeypatch):
+    calls = []
+    tokenise = features._tokenise
+    monkeypatch.setattr(features, "_tokenise", lambda docs, *args: calls.append(len(docs)) or tokenise(docs, *args))
+    TextFeatures().fit_transform(PART_RECORDS)
+    assert calls == [2 * len(PART_RECORDS)]  # title and rest of each record, once
+    calls.clear()
+    TextFeatures(title_weight=0).fit_transform(PART_RECORDS)
+    assert calls == [len(PART_RECORDS)]
+
+
+@pytest.mark.parametrize("params", [{}, {"stop_words": "english"}, {"ngram_range": (1, 3), "max_features": 25}])
+def test_records_split_in_title_and_rest_give_the_same_features_as_sklearn(params):
+    _assert_same({"min_df": 1, **params}, PART_RECORDS, new_docs=PART_RECORDS[::-1] + NEW_TEXTS)
+    _assert_same(params, PART_RECORDS)
+
+
+PREFIX_DOCS = ["pain relief painful pain", "pain_ pain0 pain relief painful", "painful pain pain0",
+               "über uber ü_ber uber ü", "ab a_b ab_ ab0 abc ab c ab", "z9 z z_ z9 z"]
+
+
+def test_terms_are_named_when_the_vocabulary_is_first_read():
+    import pickle
+
+    features_ = TextFeatures(min_df=1, ngram_range=(1, 3))
+    X = features_.fit_transform(PREFIX_DOCS)
+    vectorizer = features_.text_vectorizer_
+    assert "vocabulary_" not in vars(vectorizer)  # a simulation never needs the names
+    restored = pickle.loads(pickle.dumps(features_))
+    vocabulary = vectorizer.vocabulary_
+    assert "vocabulary_" in vars(vectorizer) and vectorizer.vocabulary_ is vocabulary
+    # names whose tokens are prefixes of others ("pain", "pain relief", "painful", "pain0", "pain_")
+    assert list(vocabulary) == sorted(vocabulary) and list(vocabulary.values()) == list(range(len(vocabulary)))
+    assert restored.text_vectorizer_.vocabulary_ == vocabulary
+    assert abs(restored.transform(PREFIX_DOCS) - features_.transform(PREFIX_DOCS)).max() == 0
+    _assert_same({"min_df": 1, "ngram_range": (1, 3)}, PREFIX_DOCS)
+    assert X.shape[1] == features_.n_features_out_
+    vectorizer.vocabulary_ = {"pain": 0}  # set like scikit-learn's own fit does
+    assert vectorizer.vocabulary_ == {"pain": 0}
+    with pytest.raises(AttributeError):
+        features._Tfidf().vocabulary_

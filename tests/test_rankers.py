@@ -458,3 +458,39 @@ def test_views_are_weighted_online_by_their_log_loss_on_new_labels():
         if index:
             fixed.next()
     assert fixed.body_weight_ == 0.5 and not fixed._view_losses
+
+
+def test_kernel_fit_coefficients_are_computed_only_when_read(monkeypatch):
+    from ldnscreen.logistic import ScoringGram
+
+    products = []
+    coef = ScoringGram.coef
+    monkeypatch.setattr(ScoringGram, "coef", lambda gram, beta: products.append(beta.shape[0]) or coef(gram, beta))
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+    model.label(0, 1)
+    model.label(1, 0)
+    for index, y in [(3, 0), (2, 1)]:
+        model.next()  # scored through the kept kernel rows: no coefficient vector needed
+        model.label(index, y)
+    model.next()
+    assert products == [] and model.n_fits_ == 3
+    labelled = np.flatnonzero(model.labels_ >= 0)
+    direct = InclusionClassifier(solver="kernel-newton", inclusion_boost=10.0).fit(model.X_[labelled], model.labels_[labelled])
+    np.testing.assert_allclose(model.classifier_.coef_, direct.coef_, atol=1e-8)  # the estimator's fitted state
+    assert model.classifier_.intercept_ == pytest.approx(direct.intercept_, abs=1e-8)
+    np.testing.assert_allclose(model.coef_, direct.coef_.ravel(), atol=1e-6)
+    assert model.coef_.dtype == model.X_.dtype and products == [4]  # one product for both, made once
+    model.label(5, 0)
+    model.next()
+    assert products == [4]  # deferred again until read
+    assert model.top_terms(2) and products == [4, 5]
+    model.label(4, 1)
+    model.next()
+    assigned = np.zeros(model.X_.shape[1], dtype=model.X_.dtype)
+    model.coef_ = assigned  # an assignment (a subclass's own fit) wins over the deferred coefficients
+    assert model.coef_ is assigned and products == [4, 5, 6]  # the estimator still gets its fitted state
+    assert model.classifier_.coef_.shape == (1, model.X_.shape[1]) and np.abs(model.classifier_.coef_).max() > 0
+    for index in (0, 2, 4):
+        model.unlabel(index)
+    model.retrain()  # one class left: no classifier, nothing deferred
+    assert model.classifier_ is None and model.coef_ is None and model._pending_solution is None

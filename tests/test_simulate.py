@@ -158,3 +158,20 @@ def test_cli_simulate_on_a_shared_dataset(shared_screening, tmp_path):
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert written["n_records"] == 310 and written["n_screened"] == 40
     assert written["metrics"]["n_relevant"] == 92 - 1
+
+
+def test_simulations_limit_thread_pools_through_one_cached_controller(records, monkeypatch):
+    import threadpoolctl
+
+    made = []
+    init = threadpoolctl.ThreadpoolController.__init__
+
+    def counted(self, *args, **kwargs):
+        made.append(1)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(threadpoolctl.ThreadpoolController, "__init__", counted)
+    first = simulate(records, seed=2, progress=False)
+    again = simulate(records, seed=2, progress=False)
+    assert first.record_ids == again.record_ids
+    assert len(made) <= 1  # looking the libraries up again cost ~5 ms of every simulation
