@@ -24,6 +24,7 @@ Variants (names are parsed, so new settings need no code):
 ``centroid0.5``             rank-average with cosine similarity to the inclusions' centroid
 ``lsa:k=100,w=0.5``         + 100 LSA (truncated SVD) dimensions appended to TF-IDF
 ``mix:nb=0.5,alpha=0.1``    + multinomial naive Bayes, standardised margins averaged
+``pairs:w=1.4``              word-pair columns weighted w (each field keeps its norm)
 ``mv:v=full+body+full@0.1``  any number of views under the default's online weighting (see
                             ``MultiView``; ``loss=rank``, ``comb=z``, ``eta=``, ``g=``)
 ``default`` / ``mindf1`` / ``once``  the current default (two views, exact solver); with
