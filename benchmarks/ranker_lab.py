@@ -24,6 +24,7 @@ Variants (names are parsed, so new settings need no code):
 ``centroid0.5``             rank-average with cosine similarity to the inclusions' centroid
 ``lsa:k=100,w=0.5``         + 100 LSA (truncated SVD) dimensions appended to TF-IDF
 ``mix:nb=0.5,alpha=0.1``    + multinomial naive Bayes, standardised margins averaged
+``kwfield:w=0.5``            whole keywords as a third field (full view only)
 ``pairs:w=1.4``              word-pair columns weighted w (each field keeps its norm)
 ``mv:v=full+body+full@0.1``  any number of views under the default's online weighting (see
                             ``MultiView``; ``loss=rank``, ``comb=z``, ``eta=``, ``g=``)
@@ -435,6 +436,39 @@ class PairWeight(ActiveLearner):
         return self
 
 
+class KeywordField(ActiveLearner):
+    """The default learner with each keyword (MeSH heading, author keyword) as one term of a third field.
+
+    Layout [whole text | title field | keyword field]: the keyword field (TF-IDF over whole
+    keywords, lower-cased, sublinear, L2) weighs ``w`` like the title field's 0.5, in the full
+    view only; the rows are re-normalised. Records without keywords are unchanged.
+    """
+
+    def __init__(self, random_state=None, options=None):
+        super().__init__(features=TextFeatures(), random_state=random_state)
+        self.options = options
+
+    def fit_features(self, records):
+        from sklearn.base import clone
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        records = list(records)
+        self.features_ = clone(self.features)
+        X = self.features_.fit_transform(records)
+        self._lab_text_width = self.features_.n_text_features_
+        keywords = [[k.strip().lower() for k in r.keywords if k.strip()] if hasattr(r, "keywords") else [] for r in records]
+        if any(keywords):
+            K = TfidfVectorizer(analyzer=lambda ks: ks, sublinear_tf=True, max_df=0.95, dtype=np.float32).fit_transform(keywords)
+            K = K * float((self.options or {}).get("w", 0.5))
+            X = normalize(sp.hstack([X, K], format="csr")).astype(np.float32)
+            X.sort_indices()
+        self._start(X)
+        return self
+
+    def _text_columns(self):
+        return self._lab_text_width
+
+
 def _options(text):
     return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
 
@@ -453,6 +487,8 @@ def make(name: str) -> ActiveLearner:
         return OnceColumns()
     if head == "hedge":  # hedge:eta=1,lo=0.2
         return HedgeViews(options=options)
+    if head == "kwfield":  # kwfield:w=0.5
+        return KeywordField(options=options)
     if head == "pairs":  # pairs:w=0.7
         return PairWeight(options=options)
     if head == "mv":  # mv:v=full+body+uni,eta=1,g=0.4
