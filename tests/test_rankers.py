@@ -442,7 +442,7 @@ def test_views_are_weighted_online_by_their_log_loss_on_new_labels():
         losses += [np.logaddexp(0.0, -sign * full[index]), np.logaddexp(0.0, -sign * body[index])]
         model.label(index, y)
     model.next()
-    expected = np.clip(expit(logit(0.5) - (losses[1] - losses[0])), 0.2, 0.8)
+    expected = 0.2 + 0.6 * expit(logit(0.5) - (losses[1] - losses[0]))  # Hedge, mixed with a fixed share
     assert model.body_weight_ == pytest.approx(expected) and model.body_weight_ != 0.5
     # the blend uses that weight
     full, body = model._view_margins
@@ -494,3 +494,19 @@ def test_kernel_fit_coefficients_are_computed_only_when_read(monkeypatch):
         model.unlabel(index)
     model.retrain()  # one class left: no classifier, nothing deferred
     assert model.classifier_ is None and model.coef_ is None and model._pending_solution is None
+
+
+def test_online_view_weight_starts_at_body_view_and_nears_but_never_reaches_the_bounds():
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, body_view=0.35).fit_features(TITLED)
+    model._view_loss = np.zeros(2)
+    assert model._body_weight() == pytest.approx(0.35)  # no evidence yet: the starting weight
+    weights = []
+    for difference in (1.0, 3.0, 10.0, 1e6):  # the body view keeps losing more
+        model._view_loss = np.array([0.0, difference])
+        weights.append(model._body_weight())
+    assert weights == sorted(weights, reverse=True) and all(w >= 0.2 for w in weights)
+    assert weights[0] > weights[1] > weights[2] > 0.2  # still moving: not clipped
+    model._view_loss = np.array([10.0, 0.0])  # the full view loses: towards 0.8
+    assert 0.79 < model._body_weight() < 0.8
+    model.view_learning_rate = 0.0
+    assert model._body_weight() == 0.35  # fixed weight
