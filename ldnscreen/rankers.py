@@ -461,7 +461,8 @@ class ActiveLearner:
         record, and the body view's weight becomes
         ``0.2 + 0.6 * expit(logit(q) - eta * (L_body - L_full))`` over the
         summed losses (``q`` places ``body_view`` between 0.2 and 0.8: 0.5 for
-        the default). ``0`` keeps ``body_view`` fixed.
+        the default; a ``body_view`` outside them starts at 0.206 or 0.794).
+        ``0`` keeps ``body_view`` fixed.
 
     Attributes
     ----------

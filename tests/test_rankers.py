@@ -510,3 +510,11 @@ def test_online_view_weight_starts_at_body_view_and_nears_but_never_reaches_the_
     assert 0.79 < model._body_weight() < 0.8
     model.view_learning_rate = 0.0
     assert model._body_weight() == 0.35  # fixed weight
+
+
+def test_online_view_weight_of_a_body_view_outside_the_bounds_starts_just_inside_them():
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, body_view=0.9).fit_features(TITLED)
+    model._view_loss = np.zeros(2)
+    assert model._body_weight() == pytest.approx(0.794)
+    model.body_view = 0.05
+    assert model._body_weight() == pytest.approx(0.206)
