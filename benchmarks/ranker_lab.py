@@ -217,7 +217,41 @@ class SvmMix(ActiveLearner):
         return mu + sd * z
 
 
-class CharGrams(ActiveLearner):
+class FeatureVariant(ActiveLearner):
+    """The default learner whose feature matrix :meth:`_matrix` changes (``options`` from the variant name).
+
+    A subclass that moves the whole-text columns sets ``_lab_text_width`` (the body view's width).
+    """
+
+    def __init__(self, random_state=None, options=None):
+        super().__init__(features=TextFeatures(), random_state=random_state)
+        self.options = options
+
+    def fit_features(self, records):
+        from sklearn.base import clone
+
+        records = list(records)
+        self.features_ = clone(self.features)
+        self._lab_text_width = None
+        self._start(self._matrix(records, self.features_.fit_transform(records)))
+        return self
+
+    def _matrix(self, records, X):
+        raise NotImplementedError
+
+    def _text_columns(self):
+        return super()._text_columns() if self._lab_text_width is None else self._lab_text_width
+
+
+def _pair_columns(features) -> np.ndarray:
+    """Per column of fitted :class:`TextFeatures`: is it a word pair (not a column of once-seen terms)?"""
+    from ldnscreen.features import ONCE_COLUMN_PREFIX
+
+    plain = (name.removeprefix("title:") for name in features.get_feature_names_out())
+    return np.array([" " in name and not name.startswith(ONCE_COLUMN_PREFIX) for name in plain])
+
+
+class CharGrams(FeatureVariant):
     """The default learner with character 3-5-grams within words (``w`` times, min_df 2) beside the words.
 
     Both views get them: the layout is [whole text | character n-grams | title field], the body
@@ -225,32 +259,18 @@ class CharGrams(ActiveLearner):
     plurals, spelling variants) that word n-grams keep apart.
     """
 
-    def __init__(self, random_state=None, options=None):
-        super().__init__(features=TextFeatures(min_df=1), random_state=random_state)
-        self.options = options
-
-    def fit_features(self, records):
-        from sklearn.base import clone
+    def _matrix(self, records, X):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         from ldnscreen.features import record_texts
 
-        records = list(records)
-        self.features_ = clone(self.features)
-        X = self.features_.fit_transform(records)
         n_text = self.features_.n_text_features_
         texts, _ = record_texts(records)
         chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, max_df=0.95, sublinear_tf=True,
                                 dtype=np.float32).fit_transform(texts)
         chars = chars * float((self.options or {}).get("w", 0.5))
-        X = normalize(sp.hstack([X[:, :n_text], chars, X[:, n_text:]], format="csr")).astype(np.float32)
         self._lab_text_width = n_text + chars.shape[1]
-        self._start(X)
-        return self
-
-    def _text_columns(self):
-        return self._lab_text_width
-
+        return normalize(sp.hstack([X[:, :n_text], chars, X[:, n_text:]], format="csr")).astype(np.float32)
 
 class HedgeViews(ActiveLearner):
     """The default learner with the two views weighted online by how well each predicted the labels that came.
@@ -315,13 +335,10 @@ class MultiView(ActiveLearner):
         self._mv = None
 
     def _build_views(self):
-        from ldnscreen.features import ONCE_COLUMN_PREFIX
         from ldnscreen.rankers import _View
 
         options = self.options or {}
-        names = self.features_.get_feature_names_out()
-        plain = np.array([n[6:] if n.startswith("title:") else n for n in names], dtype=object)
-        pair = np.array([(" " in n) and not n.startswith(ONCE_COLUMN_PREFIX) for n in plain])
+        pair = _pair_columns(self.features_)
         n_text = self._text_columns() or self.X_.shape[1]
         text = np.arange(self.X_.shape[1]) < n_text
         views = []
@@ -402,41 +419,24 @@ class MultiView(ActiveLearner):
         self.model_scores_ = expit(margin)
 
 
-class PairWeight(ActiveLearner):
+class PairWeight(FeatureVariant):
     """The default learner with word-pair columns scaled by ``w`` (rows re-normalised per field).
 
     Pairs are 60-80 % of the columns; ``w < 1`` leans on single words, ``w > 1`` on phrases.
     """
 
-    def __init__(self, random_state=None, options=None):
-        super().__init__(features=TextFeatures(), random_state=random_state)
-        self.options = options
-
-    def fit_features(self, records):
-        from sklearn.base import clone
-
-        from ldnscreen.features import ONCE_COLUMN_PREFIX
-
-        records = list(records)
-        self.features_ = clone(self.features)
-        X = self.features_.fit_transform(records)
-        names = self.features_.get_feature_names_out()
-        plain = [n[6:] if n.startswith("title:") else n for n in names]
-        scale = np.array([float((self.options or {}).get("w", 0.7)) if (" " in n and not n.startswith(ONCE_COLUMN_PREFIX))
-                          else 1.0 for n in plain], dtype=np.float32)
+    def _matrix(self, records, X):
+        scale = np.where(_pair_columns(self.features_), float((self.options or {}).get("w", 0.7)), 1.0).astype(np.float32)
         n_text = self.features_.n_text_features_
         blocks = []
         for block, w in ((X[:, :n_text], scale[:n_text]), (X[:, n_text:], scale[n_text:])):
             norms = np.sqrt(np.asarray(block.multiply(block).sum(axis=1)).ravel())  # each field keeps its share
             blocks.append(sp.diags(norms) @ normalize(block @ sp.diags(w)))
-        text, title = blocks
-        X = sp.hstack([text, title], format="csr").astype(np.float32)
+        X = sp.hstack(blocks, format="csr").astype(np.float32)
         X.sort_indices()
-        self._start(X)
-        return self
+        return X
 
-
-class KeywordField(ActiveLearner):
+class KeywordField(FeatureVariant):
     """The default learner with each keyword (MeSH heading, author keyword) as one term of a third field.
 
     Layout [whole text | title field | keyword field]: the keyword field (TF-IDF over whole
@@ -444,17 +444,9 @@ class KeywordField(ActiveLearner):
     view only; the rows are re-normalised. Records without keywords are unchanged.
     """
 
-    def __init__(self, random_state=None, options=None):
-        super().__init__(features=TextFeatures(), random_state=random_state)
-        self.options = options
-
-    def fit_features(self, records):
-        from sklearn.base import clone
+    def _matrix(self, records, X):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        records = list(records)
-        self.features_ = clone(self.features)
-        X = self.features_.fit_transform(records)
         self._lab_text_width = self.features_.n_text_features_
         keywords = [[k.strip().lower() for k in r.keywords if k.strip()] if hasattr(r, "keywords") else [] for r in records]
         if any(keywords):
@@ -462,12 +454,7 @@ class KeywordField(ActiveLearner):
             K = K * float((self.options or {}).get("w", 0.5))
             X = normalize(sp.hstack([X, K], format="csr")).astype(np.float32)
             X.sort_indices()
-        self._start(X)
-        return self
-
-    def _text_columns(self):
-        return self._lab_text_width
-
+        return X
 
 def _options(text):
     return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
