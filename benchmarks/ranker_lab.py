@@ -26,6 +26,9 @@ Variants (names are parsed, so new settings need no code):
 ``mix:nb=0.5,alpha=0.1``    + multinomial naive Bayes, standardised margins averaged
 ``kwfield:w=0.5``            whole keywords as a third field (full view only)
 ``pairs:w=1.4``              word-pair columns weighted w (each field keeps its norm)
+``short:eta=1,q=0.2``         records without an abstract also scored by a model of the labelled
+                            records' titles and keywords, mixed in with weight ``a`` or, with
+                            ``eta``, a Hedge weight over those records' labels starting at ``q``
 ``mv:v=full+body+full@0.1``  any number of views under the default's online weighting (see
                             ``MultiView``; ``loss=rank``, ``comb=z``, ``eta=``, ``g=``)
 ``default`` / ``mindf1`` / ``once``  the current default (two views, exact solver); with
@@ -456,6 +459,75 @@ class KeywordField(FeatureVariant):
             X.sort_indices()
         return X
 
+class ShortText(ActiveLearner):
+    """The default learner with records that have no abstract scored by a model of short texts.
+
+    A record without an abstract is only its title (and keywords), while the default's models
+    learn mostly from abstracts' words, so such records score low whatever their topic. A third
+    model is trained on the labelled records with their abstracts removed (the same fitted
+    features) and, for records without an abstract, its log-odds replace (``a=1``) or are mixed
+    with (``a``) the default's. Reviews whose records all have abstracts are unchanged.
+    ``min=N``: also treat abstracts of fewer than N words as missing.
+    """
+
+    def __init__(self, random_state=None, options=None):
+        super().__init__(random_state=random_state)
+        self.options = options or {}
+
+    def fit_features(self, records):
+        from dataclasses import replace as _replace
+
+        from ldnscreen.rankers import _View
+
+        records = list(records)
+        super().fit_features(records)
+        shortest = int(self.options.get("min", 1))
+        missing = np.array([len((getattr(r, "abstract", "") or "").split()) < shortest for r in records])
+        self._st_rows = np.flatnonzero(missing)
+        self._st_view = None
+        self._st_last, self._st_loss = None, np.zeros(2)
+        if self._st_rows.size:
+            stripped = [_replace(r, abstract="") for r in records]
+            Xs = self.features_.transform(stripped).astype(np.float32)
+            Xs.sort_indices()
+            self._st_view = _View(Xs)
+        return self
+
+    def _fit_and_score(self):
+        super()._fit_and_score()
+        if self._st_view is None:
+            return
+        kernel = self._kernel and self.n_labels <= self._estimator.max_kernel_rows
+        if kernel:
+            short = self._fit_kernel(self._st_view, self._kernel_targets())
+        else:
+            from sklearn.base import clone
+
+            self._st_view.gram = None
+            if self._st_view.estimator is None:
+                self._st_view.estimator = clone(self._estimator)
+            short = self._fit_sklearn(self._st_view, self._st_view.estimator)
+        p = np.clip(self.model_scores_[self._st_rows], 1e-12, 1 - 1e-12)
+        old = np.log(p) - np.log1p(-p)
+        a = float(self.options.get("a", 1.0))
+        if "eta" in self.options:  # Hedge between the two on the records without abstract labelled since
+            eta, lo = float(self.options["eta"]), float(self.options.get("lo", 0.0))
+            labels = self.labels_[self._st_rows]
+            if self._st_last is not None:
+                new = (labels >= 0) & ~self._st_labelled
+                if new.any():
+                    sign = np.where(labels[new] == 1, 1.0, -1.0)
+                    for k, margin in enumerate(self._st_last):
+                        self._st_loss[k] += float(np.logaddexp(0.0, -sign * margin[new]).sum())
+            self._st_labelled = labels >= 0
+            self._st_last = (old.copy(), short[self._st_rows].copy())
+            q = float(self.options.get("q", 0.5))
+            d = np.log(q) - np.log1p(-q) - eta * (self._st_loss[1] - self._st_loss[0])
+            a = lo + (1.0 - 2.0 * lo) * float(expit(d))
+            self.short_weight_ = a
+        self.model_scores_[self._st_rows] = expit((1.0 - a) * old + a * short[self._st_rows])
+
+
 def _options(text):
     return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
 
@@ -480,6 +552,8 @@ def make(name: str) -> ActiveLearner:
         return PairWeight(options=options)
     if head == "mv":  # mv:v=full+body+uni,eta=1,g=0.4
         return MultiView(options=options)
+    if head == "short":  # short:a=1,min=1
+        return ShortText(options=options)
     if head == "chars":  # chars:w=0.5
         return CharGrams(options=options)
     if head == "svmmix":  # svmmix:C=0.11,w=0.5

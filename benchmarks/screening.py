@@ -18,8 +18,10 @@ Examples::
         --peer-model elas_u4 --labels label_included --seeds 5 --out benchmarks/.work/full
 
 Wall time of ldnscreen is measured in process (features + active-learning
-loop); ASReview's is the wall time of its ``asreview simulate`` process (which
-includes its start-up, ~2 s, and writing its project file).
+loop); ASReview's over the same span in its own process (``Simulate.review()``:
+feature extraction + loop, timed by ``asreview_driver.py``; its start-up,
+data loading and project writing are left out, see
+``asreview_runner.run_asreview``).
 """
 
 from __future__ import annotations
