@@ -7,9 +7,15 @@ from the seed) are given to ldnscreen and, with ``--peer asreview``, to
 ``asreview simulate`` (see ``benchmarks/asreview_runner.py``). Both orders are
 scored by :mod:`ldnscreen.metrics` (priors excluded); every run is appended
 to ``runs.csv`` in the output folder as soon as it finishes, and a rerun with
-the same ``--out`` skips the runs already there. One table is printed at the
-end: mean ± sd over seeds per dataset, label and tool, with the ratios
-ldnscreen / ASReview (first ``--peer-model``) for WSS@95 and wall time.
+the same ``--out`` skips the runs already there. Every run's screening order
+(dataset row numbers and labels, priors first) goes to ``orders.jsonl``, so
+any run can be re-scored or plotted from the input file alone. One table is
+printed at the end (and written to ``table.md``): mean ± sd over seeds per
+dataset, label and tool, with the ratios ldnscreen / ASReview (first
+``--peer-model``) for WSS@95 and wall time, and overall the mean and median
+difference and a Wilcoxon signed-rank test over datasets. Pictures go beside
+it: ``wss95_<label>.png`` (every run's WSS@95) and ``recall_<label>.png``
+(every run's recall curve, per dataset).
 
 Examples::
 
@@ -101,6 +107,28 @@ def append_row(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
+def append_order(path: Path, key: dict, rows: list[int], labels: list[int], n_priors: int) -> None:
+    """Append one run's screening order to ``orders.jsonl``: row numbers in the dataset (0-based,
+    among the records that have the label), their labels, priors first."""
+    line = {**key, "n_priors": n_priors, "rows": [int(i) for i in rows], "labels": [int(v) for v in labels]}
+    with open(path, "a") as f:
+        f.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
+def read_orders(path: Path) -> list[dict]:
+    """The runs of ``orders.jsonl`` (the last line of a run killed while writing is skipped)."""
+    if not path.exists():
+        return []
+    orders = []
+    with open(path) as f:
+        for line in f:
+            try:
+                orders.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return orders
+
+
 def peer_rows(records, label: str, with_keywords: bool) -> list[dict]:
     rows = []
     for r in records:
@@ -120,11 +148,12 @@ def run_benchmark(args) -> Path:
     from sklearn.utils import check_random_state
 
     from ldnscreen.metrics import screening_metrics
-    from ldnscreen.simulate import draw_priors, load_labelled_records, simulate
+    from ldnscreen.simulate import _source_id, draw_priors, load_labelled_records, simulate
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs_path = out / "runs.csv"
+    orders_path = out / "orders.jsonl"  # written before runs.csv's row, which marks a run done
     done = read_done(runs_path)
     learner_params = json.loads(args.learner) if args.learner else None
     learner = build_learner(learner_params)
@@ -170,6 +199,10 @@ def run_benchmark(args) -> Path:
                                   prior_excluded=args.prior_excluded, progress=False, learner=learner,
                                   dataset=name, batch_size=_batch(args.batch_size),
                                   batch_growth=args.batch_growth)
+                row_of = {_source_id(r, i): i for i, r in enumerate(subset)}
+                append_order(orders_path, {"dataset": name, "label": label, "seed": seed, "tool": "ldnscreen",
+                                           "model": args.model_name},
+                             [row_of[i] for i in result.record_ids], list(result.labels), result.n_priors)
                 append_row(runs_path, {**base, **result.metrics, "tool": "ldnscreen",
                                        "model": args.model_name, "wall_seconds": round(result.wall_seconds, 3),
                                        "cpu_seconds": round(result.cpu_seconds, 3),
@@ -194,6 +227,9 @@ def run_benchmark(args) -> Path:
                     raise RuntimeError(f"ASReview used other priors: {run.order[:run.n_priors]} vs {priors}")
                 peer_labels = [int(y[i]) for i in run.order[run.n_priors:]]
                 metrics = screening_metrics(peer_labels, len(y) - len(priors), int(y.sum() - y[priors].sum()))
+                append_order(orders_path, {"dataset": name, "label": label, "seed": seed, "tool": "asreview",
+                                           "model": model},
+                             list(run.order), [int(y[i]) for i in run.order], run.n_priors)
                 append_row(runs_path, {**base, **metrics, "tool": "asreview", "model": model,
                                        "wall_seconds": round(run.wall_seconds, 3),
                                        "cpu_seconds": round(run.cpu_seconds, 3), "peak_memory_mb": "",
@@ -201,6 +237,7 @@ def run_benchmark(args) -> Path:
                 bar.advance(task)
     if runs_path.exists():
         print_table(runs_path, args.model_name, models[0] if models else None, out)
+        plot_benchmark(out, args.model_name, models[0] if models else None)
     return out
 
 
@@ -210,6 +247,16 @@ def _mean_sd(values: list[float], digits: int = 3) -> str:
     mean = statistics.fmean(values)
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def _wilcoxon_p(diffs: list[float]) -> float | None:
+    """Two-sided Wilcoxon signed-rank p-value of paired per-dataset differences (None: too few)."""
+    diffs = [d for d in diffs if d != 0.0]
+    if len(diffs) < 2:
+        return None
+    from scipy.stats import wilcoxon
+
+    return float(wilcoxon(diffs).pvalue)
 
 
 def summarise(runs_path: Path, model_name: str, peer_model: str | None) -> tuple[list[dict], dict]:
@@ -268,6 +315,8 @@ def summarise(runs_path: Path, model_name: str, peer_model: str | None) -> tuple
             "cpu_ratio_total": sum(p[6] for p in pairs) / sum(p[7] for p in pairs),
             "max_cpu_ratio": max(p[6] / p[7] for p in pairs),
             "datasets_better": sum(p[2] > p[3] for p in pairs),
+            "median_wss_diff": statistics.median(p[2] - p[3] for p in pairs),
+            "wilcoxon_p": _wilcoxon_p([p[2] - p[3] for p in pairs]),
         }
     return table, overall
 
@@ -300,6 +349,110 @@ def print_table(runs_path: Path, model_name: str, peer_model: str | None, out: P
     (out / "table.md").write_text("\n".join(md) + "\n\n" + json.dumps(overall, indent=1) + "\n")
 
 
+def _tool_runs(runs_path: Path, model_name: str, peer_model: str | None) -> dict[tuple, dict[str, dict]]:
+    """(dataset, label) -> "tool:model" -> {seed: runs.csv row}, ldnscreen's ``model_name`` and the peer only."""
+    with open(runs_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out: dict[tuple, dict[str, dict]] = {}
+    for r in rows:
+        wanted = model_name if r["tool"] == "ldnscreen" else peer_model
+        if r["model"] == wanted:
+            out.setdefault((r["dataset"], r["label"]), {}).setdefault(f"{r['tool']}:{r['model']}", {})[r["seed"]] = r
+    return out
+
+
+def recall_curve(labels: list[int], n_priors: int, n_records: int, n_relevant: int) -> tuple:
+    """Share screened and recall after each screened record (priors excluded), up to the whole dataset."""
+    import numpy as np
+
+    screened = np.asarray(labels[n_priors:], dtype=float)
+    pool = n_records - n_priors
+    relevant = n_relevant - sum(labels[:n_priors])
+    found = np.concatenate([[0.0], np.cumsum(screened)]) / max(relevant, 1)
+    x = np.arange(len(found)) / pool
+    if len(screened) < pool:  # a run that stopped at the last relevant record has found them all
+        x, found = np.append(x, 1.0), np.append(found, found[-1])
+    return x, found
+
+
+def plot_benchmark(out: Path, model_name: str, peer_model: str | None) -> list[Path]:
+    """``wss95_<label>.png`` (every run's WSS@95 per dataset and tool) and ``recall_<label>.png``
+    (each dataset's recall curves, every seed of each tool, from ``orders.jsonl``) in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    runs = _tool_runs(out / "runs.csv", model_name, peer_model)
+    orders = read_orders(out / "orders.jsonl")
+    colours = {"ldnscreen": "tab:blue", "asreview": "tab:orange"}
+    written = []
+    for label in sorted({label for _, label in runs}):
+        datasets = sorted(d for d, lab in runs if lab == label)
+        tools = sorted({t for d in datasets for t in runs[(d, label)]}, key=lambda t: not t.startswith("ldnscreen"))
+        fig, ax = plt.subplots(figsize=(9, 0.4 * len(datasets) + 1.4), dpi=100)
+        for k, tool in enumerate(tools):
+            offset = (k - (len(tools) - 1) / 2) * 0.25
+            for j, dataset in enumerate(datasets):
+                values = [float(r["wss_95"]) for r in runs[(dataset, label)].get(tool, {}).values()]
+                if values:
+                    ax.scatter(values, [j + offset] * len(values), s=10, alpha=0.5, color=colours[tool.split(":")[0]])
+                    ax.scatter([np.mean(values)], [j + offset], s=60, marker="D", color=colours[tool.split(":")[0]],
+                               label=tool if j == 0 else None)
+        ax.set_yticks(range(len(datasets)), datasets, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("WSS@95 (dots: seeds, diamonds: mean)")
+        ax.set_title(f"Work saved at 95 % recall, {label}")
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        fig.tight_layout()
+        path = out / f"wss95_{label}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+
+        by_dataset: dict[str, list[dict]] = {}
+        for o in orders:
+            tool = f"{o['tool']}:{o['model']}"
+            if o["label"] == label and o["dataset"] in datasets and tool in tools:
+                by_dataset.setdefault(o["dataset"], []).append(o)
+        if not by_dataset:
+            continue
+        names = sorted(by_dataset)
+        cols = min(4, len(names))
+        rows = -(-len(names) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), dpi=100, squeeze=False)
+        for ax, dataset in zip(axes.flat, names):
+            first = next(iter(next(iter(runs[(dataset, label)].values())).values()))
+            n_records, n_relevant = int(first["n_records"]), int(first["n_relevant"])
+            ax.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=0.8)
+            ax.axhline(0.95, color="grey", linestyle=":", linewidth=0.8)
+            seen = set()
+            for o in by_dataset[dataset]:
+                x, recall = recall_curve(o["labels"], o["n_priors"], n_records, n_relevant)
+                tool = f"{o['tool']}:{o['model']}"
+                ax.plot(x, recall, color=colours[o["tool"]], linewidth=0.8, alpha=0.6,
+                        label=tool if tool not in seen else None)
+                seen.add(tool)
+            ax.set_title(f"{dataset} ({n_relevant}/{n_records})", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+        for ax in list(axes.flat)[len(names):]:
+            ax.axis("off")
+        axes.flat[0].legend(fontsize=7, loc="lower right")
+        fig.supxlabel("share of records screened (priors excluded)")
+        fig.supylabel("recall")
+        fig.suptitle(f"Recall curves, every seed, {label} (dashed: random; dotted: 95 % recall)")
+        fig.tight_layout()
+        path = out / f"recall_{label}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="ldnscreen vs ASReview screening simulations.")
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA))
@@ -326,11 +479,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-name", default="default", help="name of the ldnscreen configuration")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / ".work" / time.strftime("run-%Y%m%d-%H%M%S")))
     parser.add_argument("--table-only", action="store_true",
-                        help="print the table of the runs already in --out (for --model-name) and exit")
+                        help="print the table and draw the pictures of the runs already in --out "
+                             "(for --model-name) and exit")
     args = parser.parse_args(argv)
     if args.table_only:
         models = args.peer_model.split(",") if args.peer else []
         print_table(Path(args.out) / "runs.csv", args.model_name, models[0] if models else None, Path(args.out))
+        plot_benchmark(Path(args.out), args.model_name, models[0] if models else None)
         return
     run_benchmark(args)
 

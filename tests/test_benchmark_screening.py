@@ -1,0 +1,102 @@
+"""The screening benchmark's own outputs: orders that re-score to its table, pictures, resumed runs.
+
+``benchmarks/screening.py`` is run on a small composed review (ldnscreen only: ASReview needs its
+own virtual environment and minutes per run). Its ``orders.jsonl`` is re-scored by the independent
+scorer of ``benchmarks/score_order.py`` from the input file's labels.
+"""
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from .test_simulate import _rows
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def screening():
+    return _module("screening")
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rows = _rows()
+    with open(folder / "small.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
+
+
+def _run(screening, data_dir, out):
+    screening.main(["--data-dir", str(data_dir), "--seeds", "0-1", "--labels", "label_included", "--out", str(out)])
+
+
+def test_orders_rescore_to_the_table_and_pictures_are_drawn(screening, data_dir, tmp_path):
+    out = tmp_path / "bench"
+    _run(screening, data_dir, out)
+    with open(out / "runs.csv", newline="") as f:
+        runs = {int(r["seed"]): r for r in csv.DictReader(f)}
+    orders = screening.read_orders(out / "orders.jsonl")
+    assert sorted(o["seed"] for o in orders) == [0, 1] == sorted(runs)
+
+    scorer = _module("score_order")
+    truth = scorer.read_input_labels(data_dir / "small.csv", "label_included")
+    record_ids = list(truth)  # the input's record_id column, in file order
+    for order in orders:
+        rows = [{"record_id": record_ids[i], "label": str(label), "is_prior": str(k < order["n_priors"])}
+                for k, (i, label) in enumerate(zip(order["rows"], order["labels"]))]
+        rescored = scorer.score(rows, truth)  # raises if a stored label disagrees with the input
+        run = runs[order["seed"]]
+        assert order["rows"][: order["n_priors"]] == [int(i) for i in run["prior_rows"].split()]
+        for key in ("wss_95", "wss_100", "rrf_10", "atd", "loss"):
+            assert rescored[key] == pytest.approx(float(run[key]), abs=1e-9), key
+
+    for name in ("wss95_label_included.png", "recall_label_included.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_rerun_skips_finished_runs_and_keeps_their_orders(screening, data_dir, tmp_path):
+    out = tmp_path / "bench"
+    _run(screening, data_dir, out)
+    first = (out / "orders.jsonl").read_text()
+    _run(screening, data_dir, out)
+    assert (out / "orders.jsonl").read_text() == first
+    assert len((out / "runs.csv").read_text().splitlines()) == 3  # header + 2 runs
+
+
+def test_a_half_written_last_order_is_skipped(screening, tmp_path):
+    path = tmp_path / "orders.jsonl"
+    screening.append_order(path, {"dataset": "d", "seed": 0}, [3, 1, 2], [1, 0, 1], 2)
+    with open(path, "a") as f:
+        f.write('{"dataset": "d", "seed": 1, "rows": [4, ')  # killed while writing
+    orders = screening.read_orders(path)
+    assert orders == [{"dataset": "d", "seed": 0, "n_priors": 2, "rows": [3, 1, 2], "labels": [1, 0, 1]}]
+
+
+def test_recall_curve_runs_to_the_end_of_the_dataset(screening):
+    # 2 priors (one relevant), then 4 screened of 8 left: relevant 2nd and 4th; 2 relevant after the prior
+    x, recall = screening.recall_curve([1, 0, 0, 1, 0, 1], 2, 10, 3)
+    assert list(recall) == [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]
+    assert list(x) == [0.0, 0.125, 0.25, 0.375, 0.5, 1.0]
+
+
+def test_wilcoxon_over_datasets(screening):
+    assert screening._wilcoxon_p([0.1]) is None
+    assert screening._wilcoxon_p([0.0, 0.0, 0.1]) is None  # ties with zero are dropped
+    p_all_better = screening._wilcoxon_p([0.01 * k for k in range(1, 11)])
+    assert p_all_better == pytest.approx(2 / 2**10)  # exact two-sided test: only the all-positive signs
+    assert screening._wilcoxon_p([0.05, -0.04, 0.03, -0.02, 0.01, -0.06]) > 0.5
