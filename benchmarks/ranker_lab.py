@@ -337,6 +337,13 @@ class MultiView(ActiveLearner):
         super()._start(X)
         self._mv = None
 
+    def fit_features(self, records):
+        from ldnscreen.features import record_texts
+
+        records = list(records)
+        self._lab_texts = record_texts(records)[0]
+        return super().fit_features(records)
+
     def _build_views(self):
         from ldnscreen.rankers import _View
 
@@ -355,6 +362,9 @@ class MultiView(ActiveLearner):
                 keep = ~pair
             elif kind == "unibody":
                 keep = text & ~pair
+            elif kind == "emb":
+                views.append((_View(_embedding_matrix(self._lab_texts, options)), float(mult or 1.0)))
+                continue
             else:
                 raise SystemExit(f"unknown view {kind!r}")
             if keep is None:
@@ -416,10 +426,79 @@ class MultiView(ActiveLearner):
         w /= w.sum()
         w = (1.0 - share) * w + share / n
         self.view_weights_ = w
-        if options.get("comb", "margin") == "z":
+        comb = options.get("comb", "margin")
+        if comb in ("rrf", "max"):  # rank fusion over the unscreened records (screened ones are never asked)
+            pool = np.flatnonzero(self.labels_ < 0)
+            fused = np.zeros(len(margins[0]))
+            if comb == "rrf":  # reciprocal rank fusion (Cormack et al. 2009), views weighted
+                k = float(options.get("k", 60))
+                for wi, m in zip(w, margins):
+                    rank = np.empty(len(pool))
+                    rank[np.argsort(-m[pool], kind="stable")] = np.arange(1, len(pool) + 1)
+                    fused[pool] += wi / (k + rank)
+            else:  # CombMAX of standardised margins
+                fused[pool] = np.max([(m[pool] - m[pool].mean()) / (m[pool].std() or 1.0) for m in margins], axis=0)
+            self.model_scores_ = expit(fused) if comb == "max" else fused
+            return
+        if comb == "z":
             margins = [(m - m.mean()) / (m.std() or 1.0) for m in margins]
         margin = sum(wi * m for wi, m in zip(w, margins))
         self.model_scores_ = expit(margin)
+
+
+def _embedding_matrix(texts, options) -> sp.csr_matrix:
+    """Records as TF-IDF-weighted means of word vectors learned on the review's own texts (unit rows).
+
+    Word vectors: truncated SVD (``k`` dimensions) of the positive pointwise mutual information of
+    words seen at least ``minc`` times within ``win`` words of each other (context counts smoothed
+    by the power 0.75), each word's vector ``U sqrt(S)`` (Levy, Goldberg and Dagan 2015). Words that
+    never meet in one document are tied when they share neighbours - what TF-IDF cannot do.
+    """
+    import re
+
+    from sklearn.utils.extmath import randomized_svd
+
+    k, window, min_count = int(options.get("k", 100)), int(options.get("win", 5)), int(options.get("minc", 3))
+    token = re.compile(r"\b\w\w+\b")
+    docs = [token.findall(t.lower()) for t in texts]
+    counts: dict[str, int] = {}
+    for d in docs:
+        for w in d:
+            counts[w] = counts.get(w, 0) + 1
+    vocab = {w: i for i, w in enumerate(sorted(w for w, c in counts.items() if c >= min_count))}
+    ids = [np.array([vocab[w] for w in d if w in vocab], dtype=np.int64) for d in docs]
+    V = len(vocab)
+    rows, cols = [], []
+    for a in ids:
+        for off in range(1, window + 1):
+            if len(a) > off:
+                rows += [a[:-off], a[off:]]
+                cols += [a[off:], a[:-off]]
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    C = sp.coo_matrix((np.ones(len(r)), (r, c)), shape=(V, V)).tocsr()
+    C.sum_duplicates()
+    total = C.sum()
+    row_sum = np.asarray(C.sum(axis=1)).ravel()
+    col_p = np.asarray(C.sum(axis=0)).ravel() ** 0.75
+    col_p /= col_p.sum()
+    C = C.tocoo()
+    pmi = np.log(C.data * 1.0 / total) - np.log(row_sum[C.row] / total) - np.log(col_p[C.col])
+    keep = pmi > 0
+    P = sp.csr_matrix((pmi[keep], (C.row[keep], C.col[keep])), shape=(V, V))
+    U, S, _ = randomized_svd(P, n_components=min(k, V - 1), random_state=0)
+    W = U * np.sqrt(S)
+    n = len(ids)
+    df = np.zeros(V)
+    for a in ids:
+        df[np.unique(a)] += 1
+    idf = np.log((1 + n) / (1 + df)) + 1
+    D = np.zeros((n, W.shape[1]))
+    for j, a in enumerate(ids):
+        if len(a):
+            terms, tf = np.unique(a, return_counts=True)
+            D[j] = ((1 + np.log(tf)) * idf[terms]) @ W[terms]
+    D = normalize(D)
+    return sp.csr_matrix(D.astype(np.float32))
 
 
 class PairWeight(FeatureVariant):
