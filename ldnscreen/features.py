@@ -36,6 +36,11 @@ from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import row_norms
 from sklearn.utils.validation import check_is_fitted
 
+try:  # the kernel of sklearn.preprocessing.normalize for CSR matrices
+    from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2 as _inplace_row_normalize_l2
+except ImportError:  # pragma: no cover
+    _inplace_row_normalize_l2 = None
+
 from ldnscreen.records import Record
 
 __all__ = ["TextFeatures", "save_matrix", "load_matrix", "record_texts"]
@@ -143,6 +148,10 @@ _CHUNK = 1024  # documents tokenised together
 # goes through scikit-learn's own code (indexing a vocabulary costs ~5 us a term)
 _SMALL_TRANSFORM = 10
 _PIECE = 2_000_000  # matrix entries handled together when the count matrix is assembled and weighted
+_KEY_LIMIT = 2**63  # _GramCounts.name_order sorts one key per n-gram below this (a key per position above)
+# _Level groups at most this many n-gram occurrences by counting sort (faster than sorting on a small
+# review, ~1 ms of 3.5 on 390 records, but its temporary arrays take ~50 bytes per occurrence)
+_COUNTING_SORT_ENTRIES = 2**19
 
 
 class _TokenIds(dict):
@@ -154,6 +163,10 @@ class _TokenIds(dict):
 
     def __missing__(self, token):
         return _DROP if len(token) < 2 or token in self.stop_words else _UNKNOWN
+
+    def ids_of(self, tokens: list[bytes]) -> np.ndarray:
+        """``self[token]`` for each of ``tokens``, as int64."""
+        return np.fromiter(map(self.__getitem__, tokens), dtype=np.int64, count=len(tokens))
 
 
 def _pieces(docs: Sequence[str], strip_accents: bool) -> list[bytes]:
@@ -186,6 +199,78 @@ class _GrowingTokenIds(_TokenIds):
         self[token] = value
         return value
 
+    def ids_of(self, tokens: list[bytes]) -> np.ndarray:
+        """``self[token]`` for each of ``tokens`` (distinct, in order of first appearance), as int64.
+
+        The new tokens are numbered in their order, as ``self[token]`` one
+        by one would, but in one loop instead of a ``__missing__`` call each.
+        """
+        new = [token for token in tokens if token not in self]
+        if new:
+            stop_words, names = self.stop_words, self.tokens
+            for token in new:
+                if len(token) < 2 or token in stop_words:
+                    self[token] = _DROP
+                else:
+                    self[token] = len(names)
+                    names.append(token.decode())
+        return super().ids_of(tokens)
+
+
+_ARROW = None
+
+
+def _arrow():
+    """``(pyarrow, pyarrow.compute)``, or ``None`` where pyarrow cannot be imported (imported once).
+
+    (scikit-learn's import of pandas has usually loaded both already.)
+    """
+    global _ARROW
+    if _ARROW is None:
+        try:
+            import pyarrow
+            import pyarrow.compute
+        except ImportError:  # pragma: no cover - pyarrow is a dependency
+            _ARROW = False
+        else:
+            _ARROW = (pyarrow, pyarrow.compute)
+    return _ARROW or None
+
+
+def _piece_ids(text: bytes, token_ids: _TokenIds) -> np.ndarray:
+    """``token_ids[piece]`` for each piece of ``text.split()``, each distinct piece looked up once.
+
+    ``text`` is joined :func:`_pieces`: valid UTF-8, pieces separated by
+    spaces. A bytes object and a dictionary lookup per piece cost more than
+    the rest of the tokenisation, so Arrow splits the text and numbers the
+    distinct pieces in order of first appearance (its dictionary encoding);
+    only these are looked up, in that order, so a :class:`_GrowingTokenIds`
+    numbers new tokens exactly as piece by piece. Without pyarrow (or for a
+    text of 2 GB or more) the pieces are looked up one by one.
+
+    Examples
+    --------
+    >>> ids = _GrowingTokenIds(None)
+    >>> _piece_ids(b"pain  naltrexone a pain ", ids).tolist(), ids.tokens
+    ([0, 1, -2, 0], ['pain', 'naltrexone'])
+    """
+    arrow = _arrow()
+    if arrow is None or len(text) >= np.iinfo(np.int32).max:
+        items = text.split()
+        return np.fromiter(map(token_ids.__getitem__, items), dtype=np.int64, count=len(items))
+    pa, pc = arrow
+    text = text.strip()  # (Arrow gives an empty piece for white space at either end, and for no text)
+    if not text:
+        return np.zeros(0, dtype=np.int64)
+    offsets = pa.py_buffer(np.array([0, len(text)], dtype=np.int32))
+    whole = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(text)])
+    # (C's allocator: Arrow's own pool would keep the memory of the largest chunk after the fit)
+    pool = pa.system_memory_pool()
+    pieces = pc.ascii_split_whitespace(whole, memory_pool=pool).flatten()  # as bytes.split()
+    encoded = pc.dictionary_encode(pieces, memory_pool=pool)  # distinct pieces in order of first appearance
+    values = token_ids.ids_of(encoded.dictionary.cast(pa.binary(), memory_pool=pool).to_pylist())
+    return values[encoded.indices.to_numpy()]
+
 
 def _tokenise(docs: Sequence[str], token_ids: _TokenIds, strip_accents: bool):
     """Token ids of all documents, concatenated, and the number of ids per document.
@@ -200,9 +285,7 @@ def _tokenise(docs: Sequence[str], token_ids: _TokenIds, strip_accents: bool):
     all_ids, all_lengths = [], []
     for start in range(0, len(docs), _CHUNK):
         part = docs[start : start + _CHUNK]
-        items = _JOIN.join(_pieces(part, strip_accents)).split()
-        ids = np.fromiter(map(token_ids.__getitem__, items), dtype=np.int64, count=len(items))
-        del items
+        ids = _piece_ids(_JOIN.join(_pieces(part, strip_accents)), token_ids)
         doc = np.cumsum(ids == _SEP_ID)
         keep = ids >= lowest
         all_lengths.append(np.bincount(doc[keep], minlength=len(part)))
@@ -230,25 +313,47 @@ class _Level:
     """The n-grams of one length: per distinct n-gram (sorted by code) its code, document frequency and
     entries (document, count), the entries of an n-gram contiguous and in document order.
 
-    ``codes`` is used as working memory (overwritten).
+    ``codes`` is used as working memory (overwritten). With ``n_tokens`` (the
+    codes are ``prefix * n_tokens + last token``) the documents ``docs`` must
+    be in ascending order, as they are in the text: up to
+    :data:`_COUNTING_SORT_ENTRIES` entries are then grouped by a stable
+    counting sort of their codes (:func:`_stable_code_order`) instead of a
+    sort of one key per entry (document within code), to the same result.
     """
 
-    def __init__(self, codes: np.ndarray, docs: np.ndarray, n_docs: int):
+    def __init__(self, codes: np.ndarray, docs: np.ndarray, n_docs: int, n_tokens: int | None = None):
         unique = None
         if len(codes) and (int(codes.max()) + 1) * n_docs >= 2**63:  # too wide for one int64 key: compact first
             unique, codes = np.unique(codes, return_inverse=True)
-        key = codes
-        key *= n_docs
-        key += docs
-        del docs
-        key.sort()
-        first = _run_starts(key)
-        self.count = _run_lengths(first, len(key), np.int32)
-        gram = key[first]
-        del key, first
-        self.doc = np.empty(len(gram), dtype=np.int32)
-        np.remainder(gram, n_docs, out=self.doc, casting="unsafe")
-        np.floor_divide(gram, n_docs, out=gram)
+        if unique is None and n_tokens is not None and 0 < len(codes) <= _COUNTING_SORT_ENTRIES:
+            # entries by code, then document (stable: the documents come in order); an entry
+            # starts where the code or the document changes
+            order = _stable_code_order(codes, n_tokens)
+            codes, docs = codes[order], docs[order]
+            del order
+            new = np.empty(len(codes), dtype=bool)
+            new[0] = True
+            np.not_equal(codes[1:], codes[:-1], out=new[1:])
+            new[1:] |= docs[1:] != docs[:-1]
+            first = np.flatnonzero(new)
+            del new
+            self.count = _run_lengths(first, len(codes), np.int32)
+            self.doc = docs[first].astype(np.int32)
+            gram = codes[first]  # the code of each entry
+            del codes, docs, first
+        else:
+            key = codes
+            key *= n_docs
+            key += docs
+            del docs
+            key.sort()
+            first = _run_starts(key)
+            self.count = _run_lengths(first, len(key), np.int32)
+            gram = key[first]
+            del key, first
+            self.doc = np.empty(len(gram), dtype=np.int32)
+            np.remainder(gram, n_docs, out=self.doc, casting="unsafe")
+            np.floor_divide(gram, n_docs, out=gram)
         start = _run_starts(gram)
         self.df = _run_lengths(start, len(gram), np.int32 if len(gram) < 2**31 else np.int64)
         self.code = gram[start] if unique is None else unique[gram[start]]
@@ -257,14 +362,20 @@ class _Level:
 
     @classmethod
     def of_tokens(cls, ids: np.ndarray, lengths: np.ndarray, n_tokens: int) -> "_Level":
-        """Single tokens (codes: token ids), grouped by scipy: each document's ids sorted, then transposed."""
+        """Single tokens (codes: token ids), grouped by scipy: the documents' ids transposed, repeats summed.
+
+        The transposition (a counting sort, linear in the number of tokens)
+        lists each token's documents in ascending order, a document once per
+        occurrence, so the repeats are adjacent and are summed without sorting
+        anything (``has_sorted_indices`` is set by the conversion).
+        """
         n_docs = len(lengths)
         index_dtype = np.int32 if max(len(ids), n_tokens, n_docs) < np.iinfo(np.int32).max else np.int64
         indptr = np.zeros(n_docs + 1, dtype=index_dtype)
         np.cumsum(lengths, out=indptr[1:])
         counts = sp.csr_matrix((np.ones(len(ids), dtype=np.int32), ids.astype(index_dtype), indptr), shape=(n_docs, n_tokens))
-        counts.sum_duplicates()
         counts = counts.tocsc()
+        counts.sum_duplicates()
         level = cls.__new__(cls)
         level.doc, level.count = counts.indices, counts.data
         level.start, level.df = counts.indptr[:-1], np.diff(counts.indptr)
@@ -280,12 +391,41 @@ class _Level:
         self.df = self.df[grams]
         self.code = self.start = None
 
-    def matrix(self, n_docs: int) -> sp.csr_matrix:
-        """Counts of the kept n-grams, documents x n-grams (in the order of their ids)."""
-        index_dtype = np.int32 if max(len(self.doc), n_docs) < np.iinfo(np.int32).max else np.int64
-        indptr = np.zeros(len(self.df) + 1, dtype=index_dtype)
-        np.cumsum(self.df, out=indptr[1:])
-        return sp.csc_matrix((self.count, self.doc, indptr), shape=(n_docs, len(self.df))).tocsr()
+
+def _stable_code_order(codes: np.ndarray, n_tokens: int) -> np.ndarray:
+    """The positions of ``codes`` (``prefix * n_tokens + last``, all >= 0) sorted by code, stably.
+
+    Two counting sorts, least significant digit first (by the last token,
+    then by the prefix), each the transposition of a one-row sparse matrix
+    whose columns are the digits and whose values are the positions: linear
+    in the number of codes, where a sort costs a logarithm more. Being
+    stable, it keeps the entries of an n-gram in document order.
+
+    Examples
+    --------
+    >>> _stable_code_order(np.array([7, 3, 5, 3, 0]), 4).tolist()
+    [4, 1, 3, 2, 0]
+    """
+    n = len(codes)
+    prefix, last = np.divmod(codes, n_tokens)
+    order = np.arange(n)
+    for digit, base in ((last, n_tokens), (prefix, int(prefix.max()) + 1)):
+        row = sp.csr_matrix((order, digit[order], np.array([0, n])), shape=(1, base))
+        order = row.tocsc().data  # by digit, in the order the positions came (csr_tocsc is stable)
+    return order
+
+
+def _normalise_rows(X: sp.csr_matrix) -> sp.csr_matrix:
+    """``sklearn.preprocessing.normalize(X, copy=False)`` of a CSR matrix of finite floats, in place.
+
+    The same kernel as ``normalize`` (rows scaled to unit L2 norm, in the
+    matrix's dtype), without its parameter validation and its pass over the
+    values checking that they are finite (they are, being TF-IDF weights).
+    """
+    if _inplace_row_normalize_l2 is None:  # pragma: no cover - scikit-learn's module moved
+        return normalize(X, norm="l2", copy=False)
+    _inplace_row_normalize_l2(X)
+    return X
 
 
 def _run_starts(values: np.ndarray) -> np.ndarray:
@@ -355,7 +495,7 @@ class _GramCounts:
                 del inverse
             del valid
             if n >= min_n:
-                self.levels[n] = _Level(codes, docs_n, n_docs)
+                self.levels[n] = _Level(codes, docs_n, n_docs, V)
             del codes, docs_n
 
     @classmethod
@@ -408,16 +548,37 @@ class _GramCounts:
         Without building the names: a name is its tokens joined by spaces and
         a space sorts before every word character, so names sort as their
         sequences of token ranks do (a sequence before its continuations).
+        Only the tokens of these n-grams are ranked, and while the rank
+        sequences fit one int64 (base: the number of ranks + 1, 0 past the
+        end) they are sorted as one key instead of one key per position.
         """
         tokens = self.tokens
-        rank = np.empty(len(tokens), dtype=np.int64)
-        rank[np.asarray(sorted(range(len(tokens)), key=tokens.__getitem__), dtype=np.int64)] = np.arange(len(tokens))
+        token_ids = {n: self.token_ids(n, level_codes) for n, level_codes in codes.items()}
+        used = np.zeros(len(tokens), dtype=bool)
+        for ids in token_ids.values():
+            used[ids] = True
+        used_ids = np.flatnonzero(used).tolist()
+        rank = np.full(len(tokens), -1, dtype=np.int64)  # -1: not in these n-grams
+        rank[np.asarray(sorted(used_ids, key=tokens.__getitem__), dtype=np.int64)] = np.arange(len(used_ids))
         total = sum(len(c) for c in codes.values())
-        keys = np.full((max(codes, default=1), total), -1, dtype=np.int64)  # row k: rank of token k, -1 past the end
+        width = max(codes, default=1)
+        base = len(used_ids) + 1
+        if base**width < _KEY_LIMIT:
+            key = np.zeros(total, dtype=np.int64)
+            start = 0
+            for n, ids in token_ids.items():
+                part = key[start : start + len(ids)]
+                for k in range(width):  # the first token's rank is the most significant digit
+                    part *= base
+                    if k < n:
+                        part += rank[ids[:, k]] + 1
+                start += len(ids)
+            return np.argsort(key, kind="stable")  # (the keys are distinct: the n-grams are)
+        keys = np.full((width, total), -1, dtype=np.int64)  # row k: rank of token k, -1 past the end
         start = 0
-        for n, level_codes in codes.items():
-            keys[:n, start : start + len(level_codes)] = rank[self.token_ids(n, level_codes)].T
-            start += len(level_codes)
+        for n, ids in token_ids.items():
+            keys[:n, start : start + len(ids)] = rank[ids].T
+            start += len(ids)
         return np.lexsort(keys[::-1])  # the first token's rank is the primary key
 
 
@@ -671,41 +832,47 @@ class _Tfidf(TfidfVectorizer):
     def _matrix(counts: _GramCounts, columns: dict, n_columns: int, dtype) -> sp.csr_matrix:
         """The count matrix (``dtype``) of the kept n-grams, their columns given by length.
 
-        Each length's counts become a CSR block that is copied, a few thousand
-        rows at a time, into the final arrays, so that at most one block and
-        the result are in memory together (an ``hstack`` would hold two
-        copies of everything).
+        The entries of an n-gram are contiguous and in document order, so the
+        matrix is first assembled column by column (CSC: each n-gram's entries
+        copied to where its column starts, one length and a few million
+        entries at a time, each length's counts freed once copied) and then
+        transposed to CSR by scipy's counting sort, linear in the number of
+        entries, which leaves each row's columns ascending: no row is sorted,
+        although its columns come from several lengths, interleaved by name.
+        In memory together: the counts and the CSC arrays, then the CSC and
+        the CSR arrays (the matrix twice, as before sorting rows in place).
         """
         n_doc = counts.n_docs
         for n, level in counts.levels.items():
             if (columns[n] < 0).any():  # max_features: drop the n-grams that have no column
                 level.keep(np.flatnonzero(columns[n] >= 0))
                 columns[n] = columns[n][columns[n] >= 0]
-        row_lengths = sum(np.bincount(level.doc, minlength=n_doc) for level in counts.levels.values())
-        nnz = int(row_lengths.sum())
-        index_dtype = np.int32 if max(nnz, n_columns) < np.iinfo(np.int32).max else np.int64
-        indptr = np.zeros(n_doc + 1, dtype=index_dtype)
-        np.cumsum(row_lengths, out=indptr[1:])
+        df = np.zeros(n_columns, dtype=np.int64)
+        for n, level in counts.levels.items():
+            df[columns[n]] = level.df
+        nnz = int(df.sum())
+        index_dtype = np.int32 if max(nnz, n_columns, n_doc) < np.iinfo(np.int32).max else np.int64
+        indptr = np.zeros(n_columns + 1, dtype=index_dtype)
+        np.cumsum(df, out=indptr[1:])
+        del df
         indices = np.empty(nnz, dtype=index_dtype)
         data = np.empty(nnz, dtype=dtype)
-        free = indptr[:-1].astype(np.int64)  # next free position of each row
-        step = max(1, n_doc * _PIECE // max(nnz, 1))
         for n in list(counts.levels):
-            block = counts.levels.pop(n).matrix(n_doc)  # frees this length's counts
-            column = columns[n].astype(index_dtype)
-            for r0 in range(0, n_doc, step):
-                r1 = min(n_doc, r0 + step)
-                a, b = int(block.indptr[r0]), int(block.indptr[r1])
-                lengths = np.diff(block.indptr[r0 : r1 + 1])
-                to = np.repeat(free[r0:r1] - block.indptr[r0:r1], lengths) + np.arange(a, b)
-                indices[to] = column[block.indices[a:b]]
-                data[to] = block.data[a:b]
-                free[r0:r1] += lengths
-            del block
-        X = sp.csr_matrix((data, indices, indptr), shape=(n_doc, n_columns))
-        X.has_sorted_indices = False
-        X.sort_indices()
-        return X
+            level = counts.levels.pop(n)  # frees this length's counts when done
+            lengths = level.df.astype(np.int64)
+            ends = np.cumsum(lengths)  # end of each n-gram's entries in the level
+            shift = indptr[columns[n]].astype(np.int64) - ends + lengths  # its column's start - its entries' start
+            g0 = 0
+            while g0 < len(ends):  # n-grams g0:g1, about _PIECE entries
+                a = int(ends[g0] - lengths[g0])
+                g1 = max(g0 + 1, int(np.searchsorted(ends, a + _PIECE, side="right")))
+                b = int(ends[g1 - 1])
+                to = np.repeat(shift[g0:g1], lengths[g0:g1]) + np.arange(a, b)
+                indices[to] = level.doc[a:b]
+                data[to] = level.count[a:b]
+                g0 = g1
+            del level
+        return sp.csc_matrix((data, indices, indptr), shape=(n_doc, n_columns)).tocsr()
 
     def _weigh(self, X: sp.csr_matrix, normalise: bool = True) -> sp.csr_matrix:
         """TfidfTransformer.transform: sublinear tf, idf, L2 norm (in place)."""
@@ -715,7 +882,7 @@ class _Tfidf(TfidfVectorizer):
         idf = self.idf_
         for start in range(0, X.nnz, _PIECE):  # (in pieces: no temporary array as large as the matrix)
             X.data[start : start + _PIECE] *= idf[X.indices[start : start + _PIECE]]
-        return normalize(X, norm="l2", copy=False) if normalise else X
+        return _normalise_rows(X) if normalise else X
 
     def fit(self, raw_documents, y=None):
         if not self._vectorised():
@@ -969,7 +1136,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         if len(blocks) > 1:
             matrix = sp.hstack(blocks, format="csr")
         if self.title_vectorizer_ is not None:
-            matrix = normalize(matrix, copy=False)
+            matrix = _normalise_rows(matrix)
         matrix = sp.csr_matrix(matrix, dtype=self.dtype)
         matrix.sort_indices()
         return matrix

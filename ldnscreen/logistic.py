@@ -115,10 +115,11 @@ def newton_kernel(
         return beta, 0
     cs = cost * s
     neg_s = -s
-    g0 = 0.25 * float(cs @ (G @ cs))  # squared gradient norm at zero (r = -cs / 2 there)
+    # (x.dot(y) of two vectors is the BLAS ddot of x @ y, without the matmul dispatch: ~0.4 us less)
+    g0 = 0.25 * float(cs.dot(G @ cs))  # squared gradient norm at zero (r = -cs / 2 there)
     m = G @ beta
     z = neg_s * m  # -s_i m_i
-    f = 0.5 * float(beta @ m) + float(cost @ np.logaddexp(0.0, z))
+    f = 0.5 * float(beta.dot(m)) + float(cost.dot(np.logaddexp(0.0, z)))
     stop2, keep_below = tol * tol * g0, 1e-10 * g0
     chol = root = None
     carried = False
@@ -132,7 +133,7 @@ def newton_kernel(
         v = cs * p
         np.subtract(beta, v, out=v)
         Gv = G @ v
-        g2 = float(v @ Gv)  # squared gradient norm
+        g2 = float(v.dot(Gv))  # squared gradient norm
         if g2 <= stop2 or n_iter == max_iter:
             break
         if chol is None or (g2 > keep_below and not carried) or g2 > 1e-2 * previous:
@@ -154,7 +155,7 @@ def newton_kernel(
         solved, _ = dpotrs(chol, root * Gv, lower=1, overwrite_b=1)
         delta = root * solved
         delta -= v
-        slope = float(Gv @ delta)  # directional derivative, < 0
+        slope = float(Gv.dot(delta))  # directional derivative, < 0
         n_iter += 1
         if -slope <= 1e-13 * (1.0 + abs(f)):
             # within rounding of the optimum: the objective cannot tell the step apart,
@@ -166,7 +167,7 @@ def newton_kernel(
         step = 1.0
         while True:
             z_new = neg_s * m_new
-            f_new = 0.5 * float(beta_new @ m_new) + float(cost @ np.logaddexp(0.0, z_new))
+            f_new = 0.5 * float(beta_new.dot(m_new)) + float(cost.dot(np.logaddexp(0.0, z_new)))
             if f_new <= f + 1e-4 * step * slope or step < 1e-10:
                 break
             step *= 0.5
@@ -477,23 +478,11 @@ class ScoringGram(LabelledGram):
         self._B = np.zeros((n_records, 0), order="F")
         self._row_array = np.zeros(0, dtype=np.intp)
         self._duplicates, self._originals = _duplicate_rows(X)
-        # Per stored value of X, in each row by descending column: where that column's values
-        # start and end in T, and the value (then a 0 weight). A row's slice of these is a CSC
-        # matrix of 2k - 1 columns whose even columns are its k columns of X and whose odd
-        # columns run from the end of one to the start of the next, which lies before it: they
-        # are empty, and the product with these weights touches only the stored values of the
-        # k columns (the sum of their document frequencies, not every value of X).
-        # With each row's columns ascending, the stored values of X backwards are each row by
-        # descending column, the rows last to first: row r's values [a, b) are at [nnz - b, nnz - a).
+        # For the products of _column_into: each row's columns ascending, their values, and per
+        # column of X where its values start and end in T.
         ordered = X if X.has_sorted_indices else X.sorted_indices()
-        columns = ordered.indices[::-1].astype(np.intp)
-        self._nnz = nnz = X.nnz
-        pointers = np.empty((nnz, 2), dtype=index_dtype)
-        pointers[:, 0] = self._T[0][columns]
-        pointers[:, 1] = self._T[0][1:][columns]
-        self._pointers = pointers.reshape(-1)
-        self._weights = np.zeros(2 * nnz)
-        self._weights[0::2] = ordered.data[::-1]
+        self._columns, self._values = ordered.indices, ordered.data
+        self._spans = np.column_stack([self._T[0][:-1], self._T[0][1:]])
 
     def _grow_block(self, n_rows: int) -> None:
         capacity = self._B.shape[1]
@@ -525,9 +514,17 @@ class ScoringGram(LabelledGram):
             if _csc_matvec is None:
                 values = X.data[start:stop].astype(np.float64)
                 out += sp.csr_matrix((Tx, Tj, Tp), shape=(X.shape[1], n_records))[self._row_indices[start:stop]].T @ values
-            else:  # see __init__
-                a, b = 2 * (self._nnz - stop), 2 * (self._nnz - start)
-                _csc_matvec(n_records, 2 * k - 1, self._pointers[a:b], Tj, Tx, self._weights[a : b - 1], out)
+            else:
+                # The row's k columns, descending, as a CSC matrix of 2k - 1 columns whose even
+                # columns are its k columns of X (their values in T) and whose odd columns run
+                # from the end of one to the start of the next, which lies before it: they are
+                # empty, and the product with the row's values (0 at the odd columns) touches
+                # only the stored values of the k columns (the sum of their document
+                # frequencies, not every value of X).
+                pointers = self._spans.take(self._columns[start:stop][::-1], axis=0).reshape(-1)
+                weights = np.zeros(2 * k - 1)
+                weights[0::2] = self._values[start:stop][::-1]
+                _csc_matvec(n_records, 2 * k - 1, pointers, Tj, Tx, weights, out)
         out += self.offset
         return out
 
@@ -540,7 +537,9 @@ class ScoringGram(LabelledGram):
         for row in rows:
             j = len(self.rows)
             start, stop = int(X.indptr[row]), int(X.indptr[row + 1])
-            self._grow(j + 1, int(self._indptr[j]) + stop - start)
+            nnz = int(self._indptr[j])
+            end = nnz + stop - start
+            self._grow(j + 1, end)
             self._grow_block(j + 1)
             column = self._B[:, j]
             column.fill(0.0)
@@ -549,7 +548,12 @@ class ScoringGram(LabelledGram):
             dots = column[self._row_array[: j + 1]]
             self._K[: j + 1, j] = dots
             self._K[j, :j] = dots[:j]
-            self._append(X.indices[start:stop], X.data[start:stop], None, [row])
+            # the row's stored values, as _append keeps them (inlined: one row, already grown)
+            self._indices[nnz:end] = X.indices[start:stop]
+            self._data[nnz:end] = X.data[start:stop]
+            self._indptr[j + 1] = end
+            self.rows.append(row)
+        self._matrix = None
 
     def margins(self, beta: np.ndarray) -> np.ndarray:
         """``B @ beta`` for the first ``len(beta)`` labelled rows: ``X @ coef(beta) + offset * sum(beta)``."""

@@ -497,3 +497,77 @@ def test_terms_are_named_when_the_vocabulary_is_first_read():
     assert vectorizer.vocabulary_ == {"pain": 0}
     with pytest.raises(AttributeError):
         features._Tfidf().vocabulary_
+
+
+# ------------------------------------------------------------ the vectorised counting, piece by piece
+PIECE_TEXTS = [
+    b"",
+    b"   ",
+    b" pain  naltrexone a pain ",
+    b"ab\tcd\nef\x0bgh\x0cij\rkl  ab",
+    "na\u00efve caf\u00e9 r\u00e9sum\u00e9 \u6771\u4eac x \u0149 stra\u00dfe".encode(),
+    b"abcdefgh abcdefghi abcdefgh abcdefghi " * 3 + b"x" * 600 + b" " + b"x" * 600,
+    features._JOIN.join(features._pieces(["Low-dose naltrexone (LDN)", "", "a the of pain", "Na\u00efve \u00dcnic\u00f6de"], True)),
+]
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["arrow", "no-arrow"])
+def test_piece_ids_are_the_lookups_of_the_split_pieces(monkeypatch, arrow):
+    if not arrow:
+        monkeypatch.setattr(features, "_arrow", lambda: None)
+    growing, one_by_one = features._GrowingTokenIds(["the", "of"]), features._GrowingTokenIds(["the", "of"])
+    for text in PIECE_TEXTS:
+        expected = [one_by_one[piece] for piece in text.split()]
+        assert features._piece_ids(text, growing).tolist() == expected
+    # new tokens numbered in order of first appearance, over all texts, as looked up one by one
+    assert growing.tokens == one_by_one.tokens and dict(growing) == dict(one_by_one)
+    known = features._TokenIds(["the"])
+    known.update({b"pain": 0, b"naltrexone": 1})
+    for text in PIECE_TEXTS:
+        assert features._piece_ids(text, known).tolist() == [known[piece] for piece in text.split()]
+    assert set(known) == {features._SEPARATOR, b"pain", b"naltrexone"}  # unknown pieces are not learnt
+
+
+def test_stable_code_order_sorts_codes_and_keeps_ties_in_order():
+    rng = np.random.default_rng(3)
+    for n_tokens in (1, 7, 1000):
+        codes = rng.integers(0, 50 * n_tokens, size=500)
+        np.testing.assert_array_equal(features._stable_code_order(codes, n_tokens), np.argsort(codes, kind="stable"))
+
+
+def test_levels_grouped_by_counting_sort_equal_levels_grouped_by_sorting():
+    rng = np.random.default_rng(4)
+    n_docs, n_tokens = 40, 30
+    docs = np.sort(rng.integers(0, n_docs, size=3000)).astype(np.int32)  # entries come in document order
+    codes = rng.integers(0, 5 * n_tokens, size=3000)
+    counted = features._Level(codes.copy(), docs, n_docs, n_tokens)
+    sorted_ = features._Level(codes.copy(), docs, n_docs)
+    for name in ("doc", "count", "df", "code", "start"):
+        np.testing.assert_array_equal(getattr(counted, name), getattr(sorted_, name))
+        assert getattr(counted, name).dtype == getattr(sorted_, name).dtype
+
+
+def test_name_order_with_one_key_or_a_key_per_position(monkeypatch):
+    counts = features._GramCounts(
+        ["pain trial of low dose naltrexone", "low dose naltrexone in crps", "naltrexone pain", "dose"], (1, 3), None, True
+    )
+    codes = {n: level.code for n, level in counts.levels.items()}
+    names = [name for n in codes for name in features._gram_names(counts.tokens, counts.prefixes, n, codes[n])]
+    one_key = counts.name_order(codes)
+    monkeypatch.setattr(features, "_KEY_LIMIT", 0)
+    per_position = counts.name_order(codes)
+    np.testing.assert_array_equal(one_key, per_position)
+    assert [names[i] for i in one_key] == sorted(names)
+
+
+def test_fit_transform_sorts_no_row(monkeypatch):
+    # the count matrices are assembled column by column and transposed: their rows come out sorted
+    import scipy.sparse._compressed as compressed
+
+    def refuse(*args):
+        raise AssertionError("a row was sorted")
+
+    monkeypatch.setattr(compressed, "csr_sort_indices", refuse)
+    X = TextFeatures(min_df=1, ngram_range=(1, 3)).fit_transform(DOCS * 3 + PART_RECORDS)
+    assert X.has_sorted_indices
+    assert all((np.diff(X.indices[a:b]) > 0).all() for a, b in zip(X.indptr[:-1], X.indptr[1:]))

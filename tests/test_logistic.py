@@ -247,3 +247,19 @@ def test_scoring_gram_of_a_matrix_with_unsorted_column_indices():
     for row in (0, 3, 52, 17):
         np.testing.assert_allclose(shuffled_gram.column(row), X64 @ X64[row].toarray().ravel() + 1.0, atol=1e-12)
         np.testing.assert_allclose(sorted_gram.column(row), X64 @ X64[row].toarray().ravel() + 1.0, atol=1e-12)
+
+
+def test_scoring_gram_column_adds_the_rows_columns_last_column_first():
+    # one record's column of B: each of its columns' values in all records, in descending column
+    # order, exactly (the pointers into the transposed matrix are made per row, not kept per value)
+    X = _with_duplicates()
+    gram = ScoringGram(X, offset=1.0)
+    T = sp.csr_matrix(X.T, dtype=np.float64)
+    for row in (0, 3, 17, 52):
+        expected = np.zeros(X.shape[0])
+        lo, hi = X.indptr[row], X.indptr[row + 1]
+        for column, value in sorted(zip(X.indices[lo:hi].tolist(), X.data[lo:hi].astype(np.float64).tolist()), reverse=True):
+            a, b = T.indptr[column], T.indptr[column + 1]
+            expected[T.indices[a:b]] += T.data[a:b] * value
+        expected += 1.0
+        np.testing.assert_array_equal(gram.column(row), expected)
