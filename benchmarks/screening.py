@@ -193,7 +193,22 @@ def run_benchmark(args) -> Path:
             base = {"dataset": name, "label": label, "seed": seed, "n_records": len(y),
                     "n_relevant": int(y.sum()), "n_priors": len(priors),
                     "prior_rows": " ".join(map(str, priors))}
-            if not args.peer_only and (name, label, seed, "ldnscreen", args.model_name) not in done:
+            if not args.peer_only and (name, label, seed, "ldnscreen", args.model_name) not in done \
+                    and args.ldnscreen_process == "fresh":
+                bar.update(task, description=f"ldnscreen (own process) {name} {label} seed {seed}")
+                run = run_ldnscreen_process(path, label, seed, args)
+                if run["rows"][: run["n_priors"]] != [int(i) for i in priors]:
+                    raise RuntimeError(f"the ldnscreen process used other priors: {run['rows'][:run['n_priors']]} vs {priors}")
+                metrics = screening_metrics(run["labels"][run["n_priors"]:], len(y) - len(priors),
+                                            int(y.sum() - y[priors].sum()))
+                append_order(orders_path, {"dataset": name, "label": label, "seed": seed, "tool": "ldnscreen",
+                                           "model": args.model_name}, run["rows"], run["labels"], run["n_priors"])
+                append_row(runs_path, {**base, **metrics, "tool": "ldnscreen", "model": args.model_name,
+                                       "wall_seconds": round(run["wall_seconds"], 3),
+                                       "cpu_seconds": round(run["cpu_seconds"], 3),
+                                       "peak_memory_mb": round(run["peak_memory_mb"], 1),
+                                       "n_screened": len(run["rows"]) - run["n_priors"]})
+            elif not args.peer_only and (name, label, seed, "ldnscreen", args.model_name) not in done:
                 bar.update(task, description=f"ldnscreen {name} {label} seed {seed}")
                 result = simulate(subset, label=label, seed=seed, prior_included=args.prior_included,
                                   prior_excluded=args.prior_excluded, progress=False, learner=learner,
@@ -239,6 +254,26 @@ def run_benchmark(args) -> Path:
         print_table(runs_path, args.model_name, models[0] if models else None, out)
         plot_benchmark(out, args.model_name, models[0] if models else None)
     return out
+
+
+def run_ldnscreen_process(path: Path, label: str, seed: int, args) -> dict:
+    """One simulation by ``benchmarks/ldnscreen_driver.py`` in a new process (the default learner),
+    with the environment and priority ASReview's runs get; its JSON result."""
+    import os
+    import subprocess
+
+    from asreview_runner import SINGLE_THREAD
+
+    cmd = ["nice", "-n", "0", sys.executable, str(ROOT / "benchmarks" / "ldnscreen_driver.py"), str(path),
+           "--label", label, "--seed", str(seed), "--prior-included", str(args.prior_included),
+           "--prior-excluded", str(args.prior_excluded)]
+    if args.no_keywords:
+        cmd.append("--no-keywords")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **SINGLE_THREAD})
+    if proc.returncode != 0:
+        raise RuntimeError(f"ldnscreen driver failed on {path.name} seed {seed} ({proc.returncode}):\n"
+                           f"{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _mean_sd(values: list[float], digits: int = 3) -> str:
@@ -477,11 +512,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-growth", type=float, default=0.02, help="auto batch = ceil(growth * labels) "
                                                                           "after 100 labels")
     parser.add_argument("--model-name", default="default", help="name of the ldnscreen configuration")
+    parser.add_argument("--ldnscreen-process", choices=["same", "fresh"], default="same",
+                        help="time ldnscreen in this process (same) or, like ASReview, each run in a new "
+                             "process after its imports and data loading (fresh; the default learner only)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / ".work" / time.strftime("run-%Y%m%d-%H%M%S")))
     parser.add_argument("--table-only", action="store_true",
                         help="print the table and draw the pictures of the runs already in --out "
                              "(for --model-name) and exit")
     args = parser.parse_args(argv)
+    if args.ldnscreen_process == "fresh" and (args.learner or args.batch_size != "auto" or args.batch_growth != 0.02):
+        parser.error("--ldnscreen-process fresh runs the default learner only (no --learner, --batch-size, "
+                     "--batch-growth)")
     if args.table_only:
         models = args.peer_model.split(",") if args.peer else []
         print_table(Path(args.out) / "runs.csv", args.model_name, models[0] if models else None, Path(args.out))

@@ -100,3 +100,22 @@ def test_wilcoxon_over_datasets(screening):
     p_all_better = screening._wilcoxon_p([0.01 * k for k in range(1, 11)])
     assert p_all_better == pytest.approx(2 / 2**10)  # exact two-sided test: only the all-positive signs
     assert screening._wilcoxon_p([0.05, -0.04, 0.03, -0.02, 0.01, -0.06]) > 0.5
+
+
+def test_runs_in_a_process_of_their_own_give_the_same_orders(screening, data_dir, tmp_path):
+    same, fresh = tmp_path / "same", tmp_path / "fresh"
+    _run(screening, data_dir, same)
+    screening.main(["--data-dir", str(data_dir), "--seeds", "0-1", "--labels", "label_included",
+                    "--ldnscreen-process", "fresh", "--out", str(fresh)])
+    assert screening.read_orders(fresh / "orders.jsonl") == screening.read_orders(same / "orders.jsonl")
+    with open(same / "runs.csv", newline="") as f_same, open(fresh / "runs.csv", newline="") as f_fresh:
+        for a, b in zip(csv.DictReader(f_same), csv.DictReader(f_fresh), strict=True):
+            assert {k: a[k] for k in ("seed", "prior_rows", "wss_95", "atd", "n_screened")} == \
+                   {k: b[k] for k in ("seed", "prior_rows", "wss_95", "atd", "n_screened")}
+            assert float(b["wall_seconds"]) > 0
+
+
+def test_a_fresh_process_takes_the_default_learner_only(screening, data_dir, tmp_path):
+    with pytest.raises(SystemExit):
+        screening.main(["--data-dir", str(data_dir), "--ldnscreen-process", "fresh", "--batch-size", "5",
+                        "--out", str(tmp_path / "x")])
