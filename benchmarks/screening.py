@@ -193,36 +193,31 @@ def run_benchmark(args) -> Path:
             base = {"dataset": name, "label": label, "seed": seed, "n_records": len(y),
                     "n_relevant": int(y.sum()), "n_priors": len(priors),
                     "prior_rows": " ".join(map(str, priors))}
-            if not args.peer_only and (name, label, seed, "ldnscreen", args.model_name) not in done \
-                    and args.ldnscreen_process == "fresh":
-                bar.update(task, description=f"ldnscreen (own process) {name} {label} seed {seed}")
-                run = run_ldnscreen_process(path, label, seed, args)
-                if run["rows"][: run["n_priors"]] != [int(i) for i in priors]:
-                    raise RuntimeError(f"the ldnscreen process used other priors: {run['rows'][:run['n_priors']]} vs {priors}")
-                metrics = screening_metrics(run["labels"][run["n_priors"]:], len(y) - len(priors),
-                                            int(y.sum() - y[priors].sum()))
+            if not args.peer_only and (name, label, seed, "ldnscreen", args.model_name) not in done:
+                if args.ldnscreen_process == "fresh":
+                    bar.update(task, description=f"ldnscreen (own process) {name} {label} seed {seed}")
+                    run = run_ldnscreen_process(path, label, seed, args)
+                else:
+                    bar.update(task, description=f"ldnscreen {name} {label} seed {seed}")
+                    result = simulate(subset, label=label, seed=seed, prior_included=args.prior_included,
+                                      prior_excluded=args.prior_excluded, progress=False, learner=learner,
+                                      dataset=name, batch_size=_batch(args.batch_size),
+                                      batch_growth=args.batch_growth)
+                    row_of = {_source_id(r, i): i for i, r in enumerate(subset)}
+                    run = {"rows": [row_of[i] for i in result.record_ids], "labels": list(result.labels),
+                           "n_priors": result.n_priors, "wall_seconds": result.wall_seconds,
+                           "cpu_seconds": result.cpu_seconds, "peak_memory_mb": result.peak_memory_mb}
+                n_priors = run["n_priors"]
+                if run["rows"][:n_priors] != [int(i) for i in priors]:
+                    raise RuntimeError(f"ldnscreen used other priors: {run['rows'][:n_priors]} vs {priors}")
+                metrics = screening_metrics(run["labels"][n_priors:], len(y) - len(priors), int(y.sum() - y[priors].sum()))
                 append_order(orders_path, {"dataset": name, "label": label, "seed": seed, "tool": "ldnscreen",
-                                           "model": args.model_name}, run["rows"], run["labels"], run["n_priors"])
+                                           "model": args.model_name}, run["rows"], run["labels"], n_priors)
                 append_row(runs_path, {**base, **metrics, "tool": "ldnscreen", "model": args.model_name,
                                        "wall_seconds": round(run["wall_seconds"], 3),
                                        "cpu_seconds": round(run["cpu_seconds"], 3),
                                        "peak_memory_mb": round(run["peak_memory_mb"], 1),
-                                       "n_screened": len(run["rows"]) - run["n_priors"]})
-            elif not args.peer_only and (name, label, seed, "ldnscreen", args.model_name) not in done:
-                bar.update(task, description=f"ldnscreen {name} {label} seed {seed}")
-                result = simulate(subset, label=label, seed=seed, prior_included=args.prior_included,
-                                  prior_excluded=args.prior_excluded, progress=False, learner=learner,
-                                  dataset=name, batch_size=_batch(args.batch_size),
-                                  batch_growth=args.batch_growth)
-                row_of = {_source_id(r, i): i for i, r in enumerate(subset)}
-                append_order(orders_path, {"dataset": name, "label": label, "seed": seed, "tool": "ldnscreen",
-                                           "model": args.model_name},
-                             [row_of[i] for i in result.record_ids], list(result.labels), result.n_priors)
-                append_row(runs_path, {**base, **result.metrics, "tool": "ldnscreen",
-                                       "model": args.model_name, "wall_seconds": round(result.wall_seconds, 3),
-                                       "cpu_seconds": round(result.cpu_seconds, 3),
-                                       "peak_memory_mb": round(result.peak_memory_mb, 1),
-                                       "n_screened": len(result.record_ids) - result.n_priors})
+                                       "n_screened": len(run["rows"]) - n_priors})
             bar.advance(task)
             for model in models:
                 if (name, label, seed, "asreview", model) in done:
