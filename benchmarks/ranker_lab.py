@@ -1,4 +1,4 @@
-"""Ranker experiments of issue #3 (session 2): variants of the active learner, 16 reviews x seeds.
+"""Ranker experiments of issue #3 (sessions 2-5): variants of the active learner, 16 reviews x seeds.
 
 Each variant is an :class:`~ldnscreen.rankers.ActiveLearner` subclass run through
 :func:`ldnscreen.simulate.simulate` exactly as the benchmark runs the default. The
@@ -30,7 +30,11 @@ Variants (names are parsed, so new settings need no code):
                             records' titles and keywords, mixed in with weight ``a`` or, with
                             ``eta``, a Hedge weight over those records' labels starting at ``q``
 ``mv:v=full+body+full@0.1``  any number of views under the default's online weighting (see
-                            ``MultiView``; ``loss=rank``, ``comb=z``, ``eta=``, ``g=``)
+                            ``MultiView``; ``loss=rank``, ``comb=z``, ``eta=``, ``g=``); views
+                            ``full``, ``body``, ``uni``, ``unibody`` and ``emb`` (word vectors
+                            trained on the review, :func:`_embedding_matrix`); ``comb=rrf`` /
+                            ``comb=max`` fuse the views' rankings; ``sel=loo`` weights them by
+                            leave-one-out ranks of the inclusions found (``leta=``)
 ``default`` / ``mindf1`` / ``once``  the current default (two views, exact solver); with
                             ``TextFeatures(min_df=1)``; the same with each record's once-seen
                             terms collapsed into one column per record and field
