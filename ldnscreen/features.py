@@ -200,12 +200,13 @@ class _GrowingTokenIds(_TokenIds):
         return value
 
     def ids_of(self, tokens: list[bytes]) -> np.ndarray:
-        """``self[token]`` for each of ``tokens`` (distinct, in order of first appearance), as int64.
+        """``self[token]`` for each of ``tokens``, as int64.
 
-        The new tokens are numbered in their order, as ``self[token]`` one
-        by one would, but in one loop instead of a ``__missing__`` call each.
+        The new tokens are numbered in order of first appearance, as
+        ``self[token]`` one by one would, but in one loop instead of a
+        ``__missing__`` call each.
         """
-        new = [token for token in tokens if token not in self]
+        new = list(dict.fromkeys(token for token in tokens if token not in self))
         if new:
             stop_words, names = self.stop_words, self.tokens
             for token in new:
@@ -256,8 +257,7 @@ def _piece_ids(text: bytes, token_ids: _TokenIds) -> np.ndarray:
     """
     arrow = _arrow()
     if arrow is None or len(text) >= np.iinfo(np.int32).max:
-        items = text.split()
-        return np.fromiter(map(token_ids.__getitem__, items), dtype=np.int64, count=len(items))
+        return token_ids.ids_of(text.split())
     pa, pc = arrow
     text = text.strip()  # (Arrow gives an empty piece for white space at either end, and for no text)
     if not text:
