@@ -172,6 +172,14 @@ def run_asreview(
     return PeerRun(model, tuple(order), tuple(labels), n_priors, wall, asreview_version())
 
 
+def run_json_driver(cmd: list[str], what: str) -> dict:
+    """Run a timing driver (one BLAS thread) and read the JSON object on its last line of output."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **SINGLE_THREAD})
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def _run_driver(rows, label, prior_rows, *, model, seed, n_stop, workdir, nice) -> PeerRun:
     exe = asreview_executable()
     python = exe.parent / "python"
@@ -182,10 +190,7 @@ def _run_driver(rows, label, prior_rows, *, model, seed, n_stop, workdir, nice) 
                "--model", model, "--seed", str(seed), "--prior-idx", *map(str, prior_rows)]
         if n_stop is not None:
             cmd += ["--n-stop", str(n_stop)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **SINGLE_THREAD})
-        if proc.returncode != 0:
-            raise RuntimeError(f"asreview driver failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        out = run_json_driver(cmd, "asreview driver")
     return PeerRun(model, tuple(out["order"]), tuple(out["labels"]), out["n_priors"], out["review_wall"],
                    asreview_version(), out["review_cpu"], out["process_wall"])
 

@@ -254,21 +254,14 @@ def run_benchmark(args) -> Path:
 def run_ldnscreen_process(path: Path, label: str, seed: int, args) -> dict:
     """One simulation by ``benchmarks/ldnscreen_driver.py`` in a new process (the default learner),
     with the environment and priority ASReview's runs get; its JSON result."""
-    import os
-    import subprocess
-
-    from asreview_runner import SINGLE_THREAD
+    from asreview_runner import run_json_driver
 
     cmd = ["nice", "-n", "0", sys.executable, str(ROOT / "benchmarks" / "ldnscreen_driver.py"), str(path),
            "--label", label, "--seed", str(seed), "--prior-included", str(args.prior_included),
            "--prior-excluded", str(args.prior_excluded)]
     if args.no_keywords:
         cmd.append("--no-keywords")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **SINGLE_THREAD})
-    if proc.returncode != 0:
-        raise RuntimeError(f"ldnscreen driver failed on {path.name} seed {seed} ({proc.returncode}):\n"
-                           f"{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_json_driver(cmd, f"ldnscreen driver on {path.name} seed {seed}")
 
 
 def _mean_sd(values: list[float], digits: int = 3) -> str:
