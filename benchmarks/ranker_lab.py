@@ -407,8 +407,6 @@ class MultiView(ActiveLearner):
         return np.array(losses)
 
     def _fit_and_score(self):
-        from sklearn.base import clone
-
         if self._mv is None:
             self._build_views()
         options = self.options or {}
@@ -434,15 +432,7 @@ class MultiView(ActiveLearner):
         self.n_fits_ += 1
         kernel = self._kernel and self.n_labels <= classifier.max_kernel_rows
         targets = self._kernel_targets() if kernel else None
-        margins = []
-        for view, mult in self._mv:
-            if kernel:
-                margins.append(self._fit_kernel(view, (targets[0], targets[1] * mult)))
-            else:
-                view.gram = None
-                if view.estimator is None:
-                    view.estimator = clone(classifier).set_params(C=classifier.C * mult)
-                margins.append(self._fit_sklearn(view, view.estimator))
+        margins = [_fit_view(self, view, targets, mult) for view, mult in self._mv]
         self.coef_ = self._mv[0][0].coef
         self.classifier_ = classifier
         self.n_labels_at_fit_ = self.n_labels
@@ -587,6 +577,20 @@ class KeywordField(FeatureVariant):
             X.sort_indices()
         return X
 
+def _fit_view(learner, view, targets, mult=1.0):
+    """Log-odds of inclusion of every record from a model of one extra view, trained with ``mult`` x C:
+    by the exact kernel solver given the kernel ``targets``, else through scikit-learn (its own clone)."""
+    if targets is not None:
+        return learner._fit_kernel(view, (targets[0], targets[1] * mult))
+    from sklearn.base import clone
+
+    view.gram = None
+    if view.estimator is None:
+        classifier = learner._estimator
+        view.estimator = clone(classifier).set_params(C=classifier.C * mult)
+    return learner._fit_sklearn(view, view.estimator)
+
+
 class ShortText(ActiveLearner):
     """The default learner with records that have no abstract scored by a model of short texts.
 
@@ -626,15 +630,7 @@ class ShortText(ActiveLearner):
         if self._st_view is None:
             return
         kernel = self._kernel and self.n_labels <= self._estimator.max_kernel_rows
-        if kernel:
-            short = self._fit_kernel(self._st_view, self._kernel_targets())
-        else:
-            from sklearn.base import clone
-
-            self._st_view.gram = None
-            if self._st_view.estimator is None:
-                self._st_view.estimator = clone(self._estimator)
-            short = self._fit_sklearn(self._st_view, self._st_view.estimator)
+        short = _fit_view(self, self._st_view, self._kernel_targets() if kernel else None)
         p = np.clip(self.model_scores_[self._st_rows], 1e-12, 1 - 1e-12)
         old = np.log(p) - np.log1p(-p)
         a = float(self.options.get("a", 1.0))
