@@ -537,9 +537,7 @@ class ScoringGram(LabelledGram):
         for row in rows:
             j = len(self.rows)
             start, stop = int(X.indptr[row]), int(X.indptr[row + 1])
-            nnz = int(self._indptr[j])
-            end = nnz + stop - start
-            self._grow(j + 1, end)
+            self._grow(j + 1, int(self._indptr[j]) + stop - start)
             self._grow_block(j + 1)
             column = self._B[:, j]
             column.fill(0.0)
@@ -548,12 +546,7 @@ class ScoringGram(LabelledGram):
             dots = column[self._row_array[: j + 1]]
             self._K[: j + 1, j] = dots
             self._K[j, :j] = dots[:j]
-            # the row's stored values, as _append keeps them (inlined: one row, already grown)
-            self._indices[nnz:end] = X.indices[start:stop]
-            self._data[nnz:end] = X.data[start:stop]
-            self._indptr[j + 1] = end
-            self.rows.append(row)
-        self._matrix = None
+            self._append(X.indices[start:stop], X.data[start:stop], None, [row])
 
     def margins(self, beta: np.ndarray) -> np.ndarray:
         """``B @ beta`` for the first ``len(beta)`` labelled rows: ``X @ coef(beta) + offset * sum(beta)``."""
