@@ -52,6 +52,13 @@ _READABLE_FORMATS = ("ldnscreen-text-features/1", _FORMAT)
 ONCE_COLUMN_PREFIX = "(terms only in record "
 
 
+def _plain_text(item) -> str:
+    """A plain-text record as a string (``None`` or a missing value, NaN from pandas: empty)."""
+    if item is None or (isinstance(item, float) and np.isnan(item)):
+        return ""
+    return str(item)
+
+
 def record_texts(records: Iterable[Record | str]) -> tuple[list[str], list[str]]:
     """Full texts and titles of records.
 
@@ -72,9 +79,7 @@ def record_texts(records: Iterable[Record | str]) -> tuple[list[str], list[str]]
             texts.append("\n".join(p for p in parts if p))
             titles.append(title)
         else:
-            if item is None or (isinstance(item, float) and np.isnan(item)):
-                item = ""
-            text = str(item)
+            text = _plain_text(item)
             texts.append(text)
             titles.append(text.partition("\n")[0])
     return texts, titles
@@ -98,9 +103,7 @@ def _text_parts(records: Iterable[Record | str]) -> tuple[list[str], list[str]]:
             titles.append(item.title or "")
             rests.append("\n".join(p for p in (item.abstract or "", "; ".join(item.keywords)) if p))
         else:
-            if item is None or (isinstance(item, float) and np.isnan(item)):
-                item = ""
-            title, _, rest = str(item).partition("\n")
+            title, _, rest = _plain_text(item).partition("\n")
             titles.append(title)
             rests.append(rest)
     return titles, rests
