@@ -24,7 +24,7 @@ import io
 import json
 import re
 import zipfile
-from itertools import repeat
+from itertools import compress, repeat
 from numbers import Integral
 from typing import Iterable, Sequence
 
@@ -146,6 +146,7 @@ _ASCII_NON_WORD = bytes(c if c < 128 and (chr(c).isalnum() or chr(c) == "_") els
 _SEPARATOR = "\u0100".encode()
 _JOIN = b" " + _SEPARATOR + b" "
 _SEP_ID, _DROP, _UNKNOWN = -3, -2, -1
+_NEW = -4  # (a token not yet in a _GrowingTokenIds: only while numbering new tokens)
 _CHUNK = 1024  # documents tokenised together
 # transform() of texts shorter than this many characters per vocabulary term
 # goes through scikit-learn's own code (indexing a vocabulary costs ~5 us a term)
@@ -220,6 +221,35 @@ class _GrowingTokenIds(_TokenIds):
                     names.append(token.decode())
         return super().ids_of(tokens)
 
+    def ids_of_distinct(self, tokens: list[bytes], names_of) -> np.ndarray:
+        """:meth:`ids_of` of distinct tokens (no stop words), ``names_of(new)`` their strings where ``new``.
+
+        One dictionary lookup per token, and the new tokens numbered and named
+        together (``names_of``: e.g. Arrow's decoding of the pieces) instead of
+        one by one: the same ids and names as :meth:`ids_of`.
+
+        Examples
+        --------
+        >>> ids = _GrowingTokenIds(None)
+        >>> ids.ids_of_distinct([b"pain", b"a", b"ldn"], lambda new: [t.decode() for t, n in zip([b"pain", b"a", b"ldn"], new) if n]).tolist()
+        [0, -2, 1]
+        >>> ids.ids_of_distinct([b"ldn", b"crps"], lambda new: ["crps"]).tolist(), ids.tokens
+        ([1, 2], ['pain', 'ldn', 'crps'])
+        """
+        n = len(tokens)
+        values = np.fromiter(map(self.get, tokens, repeat(_NEW, n)), dtype=np.int64, count=n)
+        new = values == _NEW
+        if not new.any():
+            return values
+        short = np.fromiter(map(len, tokens), dtype=np.int64, count=n) < 2
+        named = new & ~short
+        values[new & short] = _DROP
+        first = len(self.tokens)
+        values[named] = np.arange(first, first + int(np.count_nonzero(named)))
+        self.tokens.extend(names_of(named))
+        self.update(zip(compress(tokens, new.tolist()), values[new].tolist()))
+        return values
+
 
 _ARROW = None
 
@@ -271,7 +301,12 @@ def _piece_ids(text: bytes, token_ids: _TokenIds) -> np.ndarray:
     pool = pa.system_memory_pool()
     pieces = pc.ascii_split_whitespace(whole, memory_pool=pool).flatten()  # as bytes.split()
     encoded = pc.dictionary_encode(pieces, memory_pool=pool)  # distinct pieces in order of first appearance
-    values = token_ids.ids_of(encoded.dictionary.cast(pa.binary(), memory_pool=pool).to_pylist())
+    distinct = encoded.dictionary
+    keys = distinct.cast(pa.binary(), memory_pool=pool).to_pylist()
+    if type(token_ids) is _GrowingTokenIds and not token_ids.stop_words:
+        values = token_ids.ids_of_distinct(keys, lambda new: distinct.filter(pa.array(new)).to_pylist())
+    else:
+        values = token_ids.ids_of(keys)
     return values[encoded.indices.to_numpy()]
 
 
@@ -402,7 +437,9 @@ def _stable_code_order(codes: np.ndarray, n_tokens: int) -> np.ndarray:
     then by the prefix), each the transposition of a one-row sparse matrix
     whose columns are the digits and whose values are the positions: linear
     in the number of codes, where a sort costs a logarithm more. Being
-    stable, it keeps the entries of an n-gram in document order.
+    stable, it keeps the entries of an n-gram in document order. Digits below
+    2^16 are sorted by numpy's stable sort of 16-bit integers instead (a
+    radix sort, also linear).
 
     Examples
     --------
@@ -411,6 +448,10 @@ def _stable_code_order(codes: np.ndarray, n_tokens: int) -> np.ndarray:
     """
     n = len(codes)
     prefix, last = np.divmod(codes, n_tokens)
+    if n_tokens <= 2**16 and int(prefix.max()) < 2**16:
+        # digits of 16 bits: numpy's stable sort of them is its radix sort (the same order, ~20 % faster)
+        order = np.argsort(last.astype(np.uint16), kind="stable")
+        return order[np.argsort(prefix[order].astype(np.uint16), kind="stable")]
     order = np.arange(n)
     for digit, base in ((last, n_tokens), (prefix, int(prefix.max()) + 1)):
         row = sp.csr_matrix((order, digit[order], np.array([0, n])), shape=(1, base))

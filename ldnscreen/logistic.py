@@ -115,11 +115,15 @@ def newton_kernel(
         return beta, 0
     cs = cost * s
     neg_s = -s
+    # A contiguous G (a kept Gram matrix is a view into a larger buffer): its products are the
+    # same BLAS calls with the same results, and G.dot(x) skips matmul's dispatch (~1 us a product)
+    G = np.ascontiguousarray(G, dtype=np.float64)
     # (x.dot(y) of two vectors is the BLAS ddot of x @ y, without the matmul dispatch: ~0.4 us less)
-    g0 = 0.25 * float(cs.dot(G @ cs))  # squared gradient norm at zero (r = -cs / 2 there)
-    m = G @ beta
+    g0 = 0.25 * float(cs.dot(G.dot(cs)))  # squared gradient norm at zero (r = -cs / 2 there)
+    m = G.dot(beta)
     z = neg_s * m  # -s_i m_i
-    f = 0.5 * float(beta.dot(m)) + float(cost.dot(np.logaddexp(0.0, z)))
+    zero = np.zeros(n)  # (logaddexp(0, z) with an array of zeros: no scalar converted per call)
+    f = 0.5 * float(beta.dot(m)) + float(cost.dot(np.logaddexp(zero, z)))
     stop2, keep_below = tol * tol * g0, 1e-10 * g0
     chol = root = None
     carried = False
@@ -128,11 +132,12 @@ def newton_kernel(
         carried = True
     previous = np.inf
     n_iter = 0
+    A = diagonal = None  # the Hessian's working matrix (factorised in place) and a view of its diagonal
     while True:
         p = expit(z)  # sigmoid(-s_i m_i): the probability of the other class
         v = cs * p
         np.subtract(beta, v, out=v)
-        Gv = G @ v
+        Gv = G.dot(v)
         g2 = float(v.dot(Gv))  # squared gradient norm
         if g2 <= stop2 or n_iter == max_iter:
             break
@@ -142,12 +147,17 @@ def newton_kernel(
             # below 1e-5) the last factor is kept while it still shrinks the gradient
             # 10-fold per step (a simplified Newton step: the weights D barely change)
             root = cost * p
-            root *= 1.0 - p
+            np.subtract(1.0, p, out=p)
+            root *= p
             np.sqrt(root, out=root)
-            A = G * root[:, None]
+            if A is None:
+                A = np.empty((n, n))
+                diagonal = A.reshape(-1)[:: n + 1]
+            np.multiply(G, root[:, None], out=A)
             A *= root
-            A.reshape(-1)[:: n + 1] += 1.0
+            diagonal += 1.0
             # A is symmetric: its transpose is the Fortran-ordered array LAPACK wants, no copy
+            # (the factor overwrites A, which is not needed again before the next factorisation)
             chol, info = dpotrf(A.T, lower=1, clean=0, overwrite_a=1)
             if info != 0:  # not positive definite: cannot happen in exact arithmetic
                 raise np.linalg.LinAlgError(f"Cholesky factorisation failed (info={info})")
@@ -162,12 +172,12 @@ def newton_kernel(
             # take the full step (quadratic convergence) and stop
             beta = beta + delta
             break
-        dm = G @ delta
+        dm = G.dot(delta)
         beta_new, m_new = beta + delta, m + dm  # the full step first
         step = 1.0
         while True:
             z_new = neg_s * m_new
-            f_new = 0.5 * float(beta_new.dot(m_new)) + float(cost.dot(np.logaddexp(0.0, z_new)))
+            f_new = 0.5 * float(beta_new.dot(m_new)) + float(cost.dot(np.logaddexp(zero, z_new)))
             if f_new <= f + 1e-4 * step * slope or step < 1e-10:
                 break
             step *= 0.5
@@ -327,11 +337,14 @@ class LabelledGram:
         """The labelled rows as a float64 CSR matrix (shares the kept arrays)."""
         if self._matrix is None:
             n = len(self.rows)
-            nnz = int(self._indptr[n])
-            self._matrix = sp.csr_matrix(
-                (self._data[:nnz], self._indices[:nnz], self._indptr[: n + 1]), shape=(n, self.X.shape[1]), copy=False
-            )
+            indptr, indices, data = self._stored(n)
+            self._matrix = sp.csr_matrix((data, indices, indptr), shape=(n, self.X.shape[1]), copy=False)
         return self._matrix
+
+    def _stored(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR arrays (``indptr``, ``indices``, float64 ``data``) of the first ``n`` labelled rows."""
+        nnz = int(self._indptr[n])
+        return self._indptr[: n + 1], self._indices[:nnz], self._data[:nnz]
 
     def _grow(self, n_rows: int, nnz: int) -> None:
         old = len(self.rows)
@@ -418,8 +431,7 @@ class LabelledGram:
         if _csr_matvec is None or n == 0:
             return self.matrix[:n] @ vector
         out = np.zeros(n)
-        nnz = int(self._indptr[n])
-        _csr_matvec(n, self.X.shape[1], self._indptr[: n + 1], self._indices[:nnz], self._data[:nnz], vector, out)
+        _csr_matvec(n, self.X.shape[1], *self._stored(n), vector, out)
         return out
 
     def coef(self, beta: np.ndarray) -> np.ndarray:
@@ -430,9 +442,8 @@ class LabelledGram:
         if _csc_matvec is None or n == 0:
             return self.matrix[:n].T @ beta
         out = np.zeros(self.X.shape[1])
-        nnz = int(self._indptr[n])
         # the rows' CSR arrays are the CSC arrays of their transpose
-        _csc_matvec(self.X.shape[1], n, self._indptr[: n + 1], self._indices[:nnz], self._data[:nnz], np.ascontiguousarray(beta, dtype=np.float64), out)
+        _csc_matvec(self.X.shape[1], n, *self._stored(n), np.ascontiguousarray(beta, dtype=np.float64), out)
         return out
 
 
@@ -447,7 +458,9 @@ class ScoringGram(LabelledGram):
     coefficient vector is only needed by whoever reads it (:meth:`coef`).
     A new labelled row costs one sparse product of that row with the
     columns it uses (a column-major copy of ``X``), whose entries at the
-    labelled rows are also its new row of ``K``.
+    labelled rows are also its new row of ``K``. Unlike a plain
+    :class:`LabelledGram` it keeps no copy of the labelled rows' values: they
+    are taken from ``X`` when :meth:`coef` or ``matrix`` is read.
 
     ``B`` takes ``8 * n_records`` bytes per labelled row (plus the float64
     copy of ``X``): for small reviews, or while few rows are labelled.
@@ -483,8 +496,10 @@ class ScoringGram(LabelledGram):
         ordered = X if X.has_sorted_indices else X.sorted_indices()
         self._columns, self._values = ordered.indices, ordered.data
         self._spans = np.column_stack([self._T[0][:-1], self._T[0][1:]])
+        self._bounds = X.indptr.tolist()  # (Python ints: read twice per new labelled row)
 
     def _grow_block(self, n_rows: int) -> None:
+        """Room for ``n_rows`` labelled rows in ``B``, ``K`` and the row list."""
         capacity = self._B.shape[1]
         if n_rows <= capacity:
             return
@@ -495,9 +510,26 @@ class ScoringGram(LabelledGram):
         B = np.empty((self._B.shape[0], size), order="F")
         B[:, :old] = self._B[:, :old]
         self._B = B
+        K = np.zeros((size, size))
+        K[:old, :old] = self._K[:old, :old]
+        self._K = K
         rows = np.zeros(size, dtype=np.intp)
         rows[:old] = self._row_array[:old]
         self._row_array = rows
+
+    @property
+    def matrix(self) -> sp.csr_matrix:
+        """The labelled rows as a float64 CSR matrix (made from ``X`` when first read after a change)."""
+        if self._matrix is None:
+            self._matrix = sp.csr_matrix(self.X[self.rows], dtype=np.float64)
+        return self._matrix
+
+    def _stored(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # (a retrain needs only K and B: the labelled rows' values are copied when someone reads
+        # the coefficients, not at every new row)
+        matrix = self.matrix
+        nnz = int(matrix.indptr[n])
+        return matrix.indptr[: n + 1], matrix.indices[:nnz], matrix.data[:nnz]
 
     def column(self, row: int) -> np.ndarray:
         """``X @ x_row + offset`` over all records (float64, a new array)."""
@@ -505,15 +537,14 @@ class ScoringGram(LabelledGram):
 
     def _column_into(self, row: int, out: np.ndarray) -> np.ndarray:
         """:meth:`column` written into ``out`` (zeros, contiguous float64)."""
-        X = self.X
-        start, stop = int(X.indptr[row]), int(X.indptr[row + 1])
-        n_records = X.shape[0]
+        start, stop = self._bounds[row], self._bounds[row + 1]
         k = stop - start
         if k:
             Tp, Tj, Tx = self._T
             if _csc_matvec is None:
+                X = self.X
                 values = X.data[start:stop].astype(np.float64)
-                out += sp.csr_matrix((Tx, Tj, Tp), shape=(X.shape[1], n_records))[self._row_indices[start:stop]].T @ values
+                out += sp.csr_matrix((Tx, Tj, Tp), shape=(X.shape[1], X.shape[0]))[self._row_indices[start:stop]].T @ values
             else:
                 # The row's k columns, descending, as a CSC matrix of 2k - 1 columns whose even
                 # columns are its k columns of X (their values in T) and whose odd columns run
@@ -524,7 +555,7 @@ class ScoringGram(LabelledGram):
                 pointers = self._spans.take(self._columns[start:stop][::-1], axis=0).reshape(-1)
                 weights = np.zeros(2 * k - 1)
                 weights[0::2] = self._values[start:stop][::-1]
-                _csc_matvec(n_records, 2 * k - 1, pointers, Tj, Tx, weights, out)
+                _csc_matvec(out.shape[0], 2 * k - 1, pointers, Tj, Tx, weights, out)
         out += self.offset
         return out
 
@@ -533,20 +564,20 @@ class ScoringGram(LabelledGram):
         rows = [int(row) for row in rows]
         if not rows:
             return
-        X = self.X
+        j = len(self.rows)
+        self._grow_block(j + len(rows))
+        B, K, row_array = self._B, self._K, self._row_array
         for row in rows:
-            j = len(self.rows)
-            start, stop = int(X.indptr[row]), int(X.indptr[row + 1])
-            self._grow(j + 1, int(self._indptr[j]) + stop - start)
-            self._grow_block(j + 1)
-            column = self._B[:, j]
+            column = B[:, j]
             column.fill(0.0)
             self._column_into(row, column)
-            self._row_array[j] = row
-            dots = column[self._row_array[: j + 1]]
-            self._K[: j + 1, j] = dots
-            self._K[j, :j] = dots[:j]
-            self._append(X.indices[start:stop], X.data[start:stop], None, [row])
+            row_array[j] = row
+            dots = K[j, : j + 1]  # the new row of K: the column's entries at the labelled rows
+            np.take(column, row_array[: j + 1], out=dots, mode="clip")
+            K[:j, j] = dots[:j]
+            self.rows.append(row)
+            j += 1
+        self._matrix = None
 
     def margins(self, beta: np.ndarray) -> np.ndarray:
         """``B @ beta`` for the first ``len(beta)`` labelled rows: ``X @ coef(beta) + offset * sum(beta)``."""
@@ -555,7 +586,7 @@ class ScoringGram(LabelledGram):
             raise ValueError(f"{n} coefficients for {len(self.rows)} rows")
         if n == 0:
             return np.zeros(self.X.shape[0])
-        margins = self._B[:, :n] @ beta
+        margins = self._B[:, :n].dot(beta)  # (the BLAS product of @, without its dispatch)
         if self._duplicates.shape[0]:
             margins[self._duplicates] = margins[self._originals]
         return margins

@@ -78,14 +78,13 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import normalize
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ldnscreen.criteria import Criteria
-from ldnscreen.features import ONCE_COLUMN_PREFIX, TextFeatures
+from ldnscreen.features import ONCE_COLUMN_PREFIX, TextFeatures, _normalise_rows
 from ldnscreen.logistic import LabelledGram, ScoringGram, costs_from_counts, fit_logistic, newton_kernel
 from ldnscreen.prior import CriteriaPrior
 from ldnscreen.query import query as run_query
@@ -384,6 +383,23 @@ def _used_columns(X: sp.csr_matrix, mask: np.ndarray) -> tuple[sp.csr_matrix, np
     return used, columns
 
 
+def _leading_columns(X: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """``normalize(X[:, :n])`` with sorted indices: the first ``n`` columns, rows back to unit length.
+
+    The same arrays as scipy's column slicing (each row's values in their
+    order) and scikit-learn's normalisation kernel, without either's checks.
+    """
+    X = sp.csr_matrix(X)
+    keep = X.indices < n
+    before = np.zeros(keep.shape[0] + 1, dtype=X.indptr.dtype)  # (indptr's dtype holds nnz)
+    np.cumsum(keep, out=before[1:])  # kept values before each position
+    indptr = before[X.indptr]
+    part = sp.csr_matrix((X.data[keep], X.indices[keep], indptr), shape=(X.shape[0], n), copy=False)
+    part = _normalise_rows(part)
+    part.sort_indices()
+    return part
+
+
 class _View:
     """One feature matrix the learner trains a model on, with that model's state."""
 
@@ -594,6 +610,7 @@ class ActiveLearner:
         self._column_mask = np.zeros(X.shape[1], dtype=bool)
         # labelled record indices in labelling order, and counts per class (no O(n) scans per step)
         self._labelled: list[int] = []
+        self._signs = np.zeros(64)  # +1 / -1 per labelled record, in labelling order (first len(_labelled))
         # online view weighting: each view's last log-odds, and per labelled record the log-loss
         # each view's prediction for it had when it was labelled (summed in _view_loss)
         self.body_weight_ = float(self.body_view)
@@ -638,9 +655,11 @@ class ActiveLearner:
         if old != y:
             if old < 0:
                 self._labelled.append(index)
+                self._set_sign(len(self._labelled) - 1, y)
                 self._score_views(index, y)
             else:
                 self._counts[old] -= 1
+                self._set_sign(self._labelled.index(index), y)
                 self._forget_view_loss(index)
             self._counts[y] += 1
             self.labels_[index] = int(y)
@@ -653,12 +672,23 @@ class ActiveLearner:
         old = int(self.labels_[index])
         if old != -1:
             self._counts[old] -= 1
-            self._labelled.remove(index)
+            position = self._labelled.index(index)
+            del self._labelled[position]
+            n = len(self._labelled)
+            self._signs[position:n] = self._signs[position + 1 : n + 1].copy()
             self._forget_view_loss(index)
             for view in self._views:
                 view.stale = True
             self.labels_[index] = -1
             self._changes_since_fit += 1
+
+    def _set_sign(self, position: int, y: int) -> None:
+        """Keep the sign of the ``position``-th labelled record (see :meth:`_kernel_targets`)."""
+        if position >= self._signs.shape[0]:
+            signs = np.zeros(2 * position + 2)
+            signs[: self._signs.shape[0]] = self._signs
+            self._signs = signs
+        self._signs[position] = 1.0 if y == 1 else -1.0
 
     def _score_views(self, index: int, y: int) -> None:
         """Charge each view the log-loss its last prediction had for this new label."""
@@ -758,8 +788,7 @@ class ActiveLearner:
             self._body_done = True
             n_text = self._text_columns() if self.body_view else None
             if n_text is not None:
-                X_body = normalize(self.X_[:, :n_text])  # rows back to unit length
-                X_body.sort_indices()
+                X_body = _leading_columns(self.X_, n_text)  # rows back to unit length
                 self._body = _View(X_body)
                 self._views.append(self._body)
         return self._body
@@ -789,9 +818,9 @@ class ActiveLearner:
                     body.estimator = clone(classifier)
                 margin_body = self._fit_sklearn(body, body.estimator)
             if self.view_learning_rate:
-                self._view_margins = (margin.copy(), margin_body)  # margin is reused below
+                self._view_margins = (margin, margin_body)
             self.body_weight_ = weight = self._body_weight()
-            margin *= 1.0 - weight
+            margin = margin * (1.0 - weight)  # (a new array: the view's margins are kept above)
             margin += weight * margin_body
         self.model_scores_ = expit(margin, out=margin)
 
@@ -829,11 +858,11 @@ class ActiveLearner:
     def _kernel_targets(self) -> tuple[np.ndarray, np.ndarray]:
         """Signs (+1 included, -1 excluded) and per-row costs of the labelled rows, in labelling order."""
         classifier = self._estimator
-        positive = self.labels_[self._labelled] == 1
+        s = self._signs[: len(self._labelled)].copy()  # (kept as labels arrive: no pass over the labels)
         cost_neg, cost_pos = costs_from_counts(
             self._counts[0], self._counts[1], classifier.C, classifier.class_weight, classifier.inclusion_boost
         )
-        return np.where(positive, 1.0, -1.0), np.where(positive, cost_pos, cost_neg)
+        return s, np.where(s > 0.0, cost_pos, cost_neg)
 
     def _new_gram(self, X) -> LabelledGram:
         """The kept Gram matrix of a view: one that scores records too while that fits in memory."""
@@ -871,22 +900,20 @@ class ActiveLearner:
         beta[: view.beta.shape[0]] = view.beta
         beta, n_iter = newton_kernel(gram.K, s, cost, beta, max_iter=classifier.max_iter, state=view.newton)
         view.beta = beta
-        intercept = float(beta.sum())
-        scoring = isinstance(gram, ScoringGram)
-        if scoring:  # X_L^T beta only when someone reads view.coef (a simulation never does)
+        if isinstance(gram, ScoringGram):  # X_L^T beta only when someone reads view.coef (a simulation never does)
             view._coef, view._coef_gram = None, gram
             if view is self._views[0]:  # the estimator's fitted state too, given it when read (_settle)
-                self._pending_solution = (view, gram, beta, intercept, n_iter)
+                self._pending_solution = (view, gram, beta, n_iter)
                 self._coef_deferred = True
-        elif view is self._views[0]:
+            return gram.margins(beta)
+        intercept = float(beta.sum())
+        if view is self._views[0]:
             # fitted state of the estimator, as InclusionClassifier.fit would leave it
             coef = gram.coef(beta)
             view.coef = coef.astype(view.X.dtype, copy=False)
             _set_solution(classifier, coef, intercept, n_iter)
         else:
             view.coef = gram.coef(beta).astype(view.X.dtype, copy=False)
-        if scoring:
-            return gram.margins(beta)
         margin = view.X @ view.coef
         margin = margin.astype(np.float64, copy=False)
         margin += intercept
@@ -902,7 +929,8 @@ class ActiveLearner:
         """
         pending, self._pending_solution = self._pending_solution, None
         if pending is not None:
-            view, gram, beta, intercept, n_iter = pending
+            view, gram, beta, n_iter = pending
+            intercept = float(beta.sum())
             coef = gram.coef(beta)
             narrow = coef.astype(view.X.dtype, copy=False)
             if view._coef_gram is gram and view.beta is beta:  # the view's own coefficients, still not made

@@ -571,3 +571,36 @@ def test_fit_transform_sorts_no_row(monkeypatch):
     X = TextFeatures(min_df=1, ngram_range=(1, 3)).fit_transform(DOCS * 3 + PART_RECORDS)
     assert X.has_sorted_indices
     assert all((np.diff(X.indices[a:b]) > 0).all() for a, b in zip(X.indptr[:-1], X.indptr[1:]))
+
+
+def test_stable_code_order_with_digits_too_wide_for_16_bits():
+    # digits of 2^16 or more go through the sparse transpositions, digits below through numpy's radix sort
+    rng = np.random.default_rng(5)
+    for n_tokens, high in ((70_000, 3 * 70_000), (7, 7 * 70_000), (2**16, 2**32)):
+        codes = rng.integers(0, high, size=2000)
+        codes[:50] = codes[50:100]  # ties, kept in order
+        np.testing.assert_array_equal(features._stable_code_order(codes, n_tokens), np.argsort(codes, kind="stable"))
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["arrow", "no-arrow"])
+def test_piece_ids_without_stop_words_number_new_tokens_as_one_by_one(monkeypatch, arrow):
+    # (the path that numbers a chunk's new tokens together: no stop words to check)
+    if not arrow:
+        monkeypatch.setattr(features, "_arrow", lambda: None)
+    growing, one_by_one = features._GrowingTokenIds(None), features._GrowingTokenIds(None)
+    for text in PIECE_TEXTS + [b"pain pain x naltrexone crps y crps", b"", b"a b c"]:
+        expected = [one_by_one[piece] for piece in text.split()]
+        assert features._piece_ids(text, growing).tolist() == expected
+    assert growing.tokens == one_by_one.tokens and dict(growing) == dict(one_by_one)
+
+
+def test_ids_of_distinct_equals_ids_of():
+    tokens = [b"pain", b"a", b"naltrexone", "na\u00efve".encode(), b"x", b"crps", features._SEPARATOR]
+    names_of = lambda new: [t.decode() for t, is_new in zip(tokens, new) if is_new]  # noqa: E731
+    together, one_by_one = features._GrowingTokenIds(None), features._GrowingTokenIds(None)
+    for ids in (together, one_by_one):  # a token known before
+        ids[b"crps"]
+    assert together.ids_of_distinct(tokens, names_of).tolist() == one_by_one.ids_of(tokens).tolist()
+    assert together.tokens == one_by_one.tokens == ["crps", "pain", "naltrexone", "na\u00efve"]
+    assert dict(together) == dict(one_by_one)
+    assert together.ids_of_distinct(tokens, names_of).tolist() == one_by_one.ids_of(tokens).tolist()  # all known now

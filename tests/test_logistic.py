@@ -263,3 +263,42 @@ def test_scoring_gram_column_adds_the_rows_columns_last_column_first():
             expected[T.indices[a:b]] += T.data[a:b] * value
         expected += 1.0
         np.testing.assert_array_equal(gram.column(row), expected)
+
+
+def test_scoring_gram_coefficients_equal_the_labelled_grams_bit_for_bit():
+    # the scoring Gram keeps no copy of the labelled rows' values: it takes them from X when read
+    X = _with_duplicates()
+    order = [5, 52, 3, 17, 0, 1, 2, 8, 9, 10, 11, 12, 30, 31, 50]
+    gram, plain = ScoringGram(X, offset=1.0, max_rows=6), LabelledGram(X, offset=1.0)
+    beta = np.random.default_rng(3).normal(size=len(order))
+    for part in (order[:1], order[1:3], order[3:10], order[10:]):
+        gram.extend(part)
+        plain.extend(part)
+        n = len(gram.rows)
+        np.testing.assert_array_equal(gram.coef(beta[:n]), plain.coef(beta[:n]))
+        np.testing.assert_array_equal(gram.coef(beta[:1]), plain.coef(beta[:1]))  # the first row only
+        assert (gram.matrix != sp.csr_matrix(X[gram.rows], dtype=np.float64)).nnz == 0 and gram.matrix.dtype == np.float64
+        # each row of K is the new column of B at the labelled rows, and K is exactly symmetric
+        np.testing.assert_array_equal(gram.K, gram._B[gram.rows, :n])
+        np.testing.assert_array_equal(gram.K, gram.K.T)
+    gram.reset([31, 3])
+    plain.reset([31, 3])
+    np.testing.assert_array_equal(gram.coef(beta[:2]), plain.coef(beta[:2]))
+    np.testing.assert_array_equal(gram.K, gram._B[[31, 3], :2])
+
+
+def test_newton_kernel_leaves_its_inputs_as_they_were():
+    X, y = sparse_problem(10, n=40)
+    G = (X @ X.T).toarray() + 1.0
+    s = np.where(y == 1, 1.0, -1.0)
+    cost = costs_of(y, 1.0, "balanced", 10.0)
+    start = np.linspace(-0.1, 0.1, 40)
+    copies = [a.copy() for a in (G, s, cost, start)]
+    beta, n_iter = newton_kernel(G, s, cost, start)
+    assert n_iter >= 2  # factorised more than once in this call
+    for array, copy in zip((G, s, cost, start), copies):
+        np.testing.assert_array_equal(array, copy)
+    # the optimum: the gradient beta - c s sigmoid(-s m) vanishes
+    from scipy.special import expit
+
+    np.testing.assert_allclose(beta, cost * s * expit(-s * (G @ beta)), atol=1e-8)

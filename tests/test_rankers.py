@@ -518,3 +518,69 @@ def test_online_view_weight_of_a_body_view_outside_the_bounds_starts_just_inside
     assert model._body_weight() == pytest.approx(0.794)
     model.body_view = 0.05
     assert model._body_weight() == pytest.approx(0.206)
+
+
+def test_body_view_matrix_is_scipys_slice_normalised_bit_for_bit():
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+
+    from ldnscreen.rankers import _leading_columns
+
+    rng = np.random.default_rng(6)
+    X = sp.random(30, 50, density=0.2, format="csr", random_state=6, dtype=np.float32)
+    X.data = rng.uniform(0.01, 1.0, X.nnz).astype(np.float32)
+    X.data[::7] = 0.0  # explicit zeros stay
+    X = X.tolil()
+    X[4, :] = 0.0  # an empty row, and one with values beyond the leading columns only
+    X[5, :20] = 0.0
+    X = X.tocsr()
+    shuffled = X.copy()
+    for row in range(X.shape[0]):  # each row's values stored in another order
+        lo, hi = shuffled.indptr[row], shuffled.indptr[row + 1]
+        order = lo + rng.permutation(hi - lo)
+        shuffled.indices[lo:hi], shuffled.data[lo:hi] = X.indices[order], X.data[order]
+    shuffled.has_sorted_indices = False
+    for matrix in (X, shuffled, X.astype(np.float64)):
+        expected = normalize(matrix[:, :20])
+        expected.sort_indices()
+        got = _leading_columns(matrix, 20)
+        assert got.shape == expected.shape and got.dtype == expected.dtype and got.has_sorted_indices
+        for name in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+            assert getattr(got, name).dtype == getattr(expected, name).dtype
+    assert _leading_columns(X, 20)[5].nnz == 0
+
+
+def test_kernel_targets_follow_new_labels_relabels_and_unlabels():
+    model = learner(random_state=0)
+
+    def expected():
+        from ldnscreen.logistic import costs_from_counts
+
+        positive = model.labels_[model._labelled] == 1
+        neg, pos = costs_from_counts(model._counts[0], model._counts[1], 1.0, "balanced", 10.0)
+        return np.where(positive, 1.0, -1.0), np.where(positive, pos, neg)
+
+    steps = [("label", 0, 1), ("label", 1, 0), ("label", 3, 0), ("label", 2, 1), ("label", 3, 1), ("unlabel", 1, None),
+             ("label", 6, 0), ("label", 1, 1), ("unlabel", 0, None), ("label", 5, 0), ("label", 2, 0)]
+    steps += [("label", i % 8, (i * 5) % 3 % 2) for i in range(40)] + [("unlabel", i, None) for i in (7, 0, 3)]
+    for action, index, y in steps:
+        model.label(index, y) if action == "label" else model.unlabel(index)
+        if model._both_classes():
+            s, cost = model._kernel_targets()
+            s_expected, cost_expected = expected()
+            np.testing.assert_array_equal(s, s_expected)
+            np.testing.assert_array_equal(cost, cost_expected)
+
+
+def test_kernel_targets_of_more_labels_than_first_kept():
+    import scipy.sparse as sp
+
+    X = sp.random(150, 40, density=0.3, format="csr", random_state=7, dtype=np.float32)
+    model = ActiveLearner(random_state=0).set_matrix(X)
+    for index in range(130):  # past the first capacity of the kept signs
+        model.label(index, int(index % 9 == 0))
+    model.unlabel(3)
+    s, _ = model._kernel_targets()
+    np.testing.assert_array_equal(s, np.where(model.labels_[model._labelled] == 1, 1.0, -1.0))
+    assert s.shape == (129,)
