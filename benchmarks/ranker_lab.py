@@ -1,4 +1,4 @@
-"""Ranker experiments of issue #3 (sessions 2-5): variants of the active learner, 16 reviews x seeds.
+"""Ranker experiments of issue #3 (sessions 2-6): variants of the active learner, 16 reviews x seeds.
 
 Each variant is an :class:`~ldnscreen.rankers.ActiveLearner` subclass run through
 :func:`ldnscreen.simulate.simulate` exactly as the benchmark runs the default. The
@@ -11,6 +11,9 @@ against ``base`` and against ASReview elas_u4's runs in a ``runs.csv`` of
     nice -n 5 .venv/bin/python benchmarks/ranker_lab.py base views pn100 --seeds 0-4
     .venv/bin/python benchmarks/ranker_lab.py --compare base views pn100 \\
         --peer-runs benchmarks/.work/combined/runs.csv
+
+``LDNSCREEN_LAB_LIB=DIR`` imports ``ldnscreen`` from ``DIR`` (a frozen copy, e.g. ``git archive HEAD
+ldnscreen | tar -x -C DIR``) instead of the working tree, for runs while the library is being edited.
 
 Variants (names are parsed, so new settings need no code):
 
@@ -35,6 +38,13 @@ Variants (names are parsed, so new settings need no code):
                             trained on the review, :func:`_embedding_matrix`); ``comb=rrf`` /
                             ``comb=max`` fuse the views' rankings; ``sel=loo`` weights them by
                             leave-one-out ranks of the inclusions found (``leta=``)
+``nn:w=0.25,k=3``             session 6: ``z(margin) + w z(similarity to the nearest labelled
+                            inclusion)`` (``k``: mean of the k nearest; ``x``: minus x times the
+                            nearest exclusion's), both standardised over the unscreened records
+``nnh:w=0.5,eta=1``          the same bonus with its weight learnt online (Hedge, as the views)
+``ema:d=0.5``                rank by an exponential moving average of standardised margins
+``under:enough=30,r=1``      FASTREAD's aggressive undersampling of the labelled exclusions
+``s6``                       the session-6 hook with no change (gives the default's orders)
 ``default`` / ``mindf1`` / ``once``  the current default (two views, exact solver); with
                             ``TextFeatures(min_df=1)``; the same with each record's once-seen
                             terms collapsed into one column per record and field
@@ -56,6 +66,8 @@ from sklearn.preprocessing import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if os.environ.get("LDNSCREEN_LAB_LIB"):  # a frozen copy of the library (e.g. `git archive HEAD ldnscreen`)
+    sys.path.insert(0, os.environ["LDNSCREEN_LAB_LIB"])
 
 from ldnscreen.features import TextFeatures  # noqa: E402
 from ldnscreen.rankers import ActiveLearner, InclusionClassifier  # noqa: E402
@@ -652,6 +664,204 @@ class ShortText(ActiveLearner):
         self.model_scores_[self._st_rows] = expit((1.0 - a) * old + a * short[self._st_rows])
 
 
+class Session6(ActiveLearner):
+    """The default learner whose final margin :meth:`_adjust` may change (session 6 variants).
+
+    The default's margin is ``(1 - w) m_full + w m_body`` (its two views under the Hedge
+    weight ``w``); it is rebuilt here from the views' kept margins, so nothing of the default's
+    fit, view weighting or view losses changes - only what the records are ranked by.
+    """
+
+    def __init__(self, random_state=None, options=None):
+        super().__init__(random_state=random_state)
+        self.options = options
+
+    def _fit_and_score(self):
+        super()._fit_and_score()
+        if self._view_margins is not None:
+            full, body = self._view_margins
+            w = self.body_weight_
+            margin = (1.0 - w) * full + w * body
+        else:
+            p = np.clip(self.model_scores_, 1e-15, 1 - 1e-15)
+            margin = np.log(p) - np.log1p(-p)
+        self.model_scores_ = expit(self._adjust(margin))
+
+    def _adjust(self, margin):
+        return margin
+
+
+def _z(values, rows):
+    """``values`` standardised by their mean and standard deviation over ``rows``."""
+    part = values[rows]
+    sd = part.std()
+    return (values - part.mean()) / (sd if sd > 0 else 1.0)
+
+
+class NearestInclusion(Session6):
+    """The default plus ``w`` x the standardised similarity of each record to its nearest inclusion.
+
+    Every record keeps its largest cosine similarity (full view, unit rows) to any labelled
+    inclusion, updated by one sparse matrix-vector product per new inclusion; ``x`` > 0 subtracts
+    ``x`` times its largest similarity to a labelled exclusion (one product per new exclusion);
+    ``k`` > 1 uses the mean of the ``k`` largest similarities to inclusions instead of the largest.
+    The score is ``z(margin) + w z(similarity)``, both standardised over the unscreened records.
+    A tail inclusion that resembles one earlier inclusion, not the inclusions' centroid, gains.
+    """
+
+    def _start(self, X):
+        super()._start(X)
+        self._nn_X = None
+
+    def _adjust(self, margin):
+        options = self.options or {}
+        w, x = float(options.get("w", 0.5)), float(options.get("x", 0.0))
+        if self._nn_X is None:
+            self._nn_X = normalize(self.X_).astype(np.float32)
+            n = self.X_.shape[0]
+            self._nn_inc, self._nn_exc, self._nn_seen = np.zeros(n), np.zeros(n), 0
+        rows = self._labelled
+        k = int(options.get("k", 1))
+        for i in rows[self._nn_seen :]:
+            if self.labels_[i] == 1 and k > 1:  # the mean of the k largest similarities to inclusions
+                if not hasattr(self, "_nn_top"):
+                    self._nn_top = np.zeros((self.X_.shape[0], k))
+                column = (self._nn_X @ self._nn_X[i].T).toarray().ravel()
+                self._nn_top = np.sort(np.column_stack([self._nn_top, column]), axis=1)[:, 1:]
+                self._nn_inc = self._nn_top.mean(axis=1)
+            elif self.labels_[i] == 1:
+                np.maximum(self._nn_inc, (self._nn_X @ self._nn_X[i].T).toarray().ravel(), out=self._nn_inc)
+            elif x:
+                np.maximum(self._nn_exc, (self._nn_X @ self._nn_X[i].T).toarray().ravel(), out=self._nn_exc)
+        self._nn_seen = len(rows)
+        similarity = self._nn_inc - x * self._nn_exc if x else self._nn_inc
+        pool = np.flatnonzero(self.labels_ < 0)
+        if pool.size < 2:
+            return margin
+        return _z(margin, pool) + w * _z(similarity, pool)
+
+
+class NearestInclusionHedge(NearestInclusion):
+    """``nn`` with its weight learnt online: Hedge between the default's margin and the margin plus the bonus.
+
+    Expert A is the default's log-odds ``m``; expert B is ``m + w sd(m) z(similarity)`` (the
+    bonus in the margin's units, standardised over the unscreened records). Each new label
+    charges each expert the log-loss of its last prediction for that record, as the default
+    charges its two views; B's weight is ``0.2 + 0.6 expit(-eta (L_B - L_A))`` (the default's
+    mixed share), so the score is ``m + a w sd(m) z(similarity)`` with ``a`` in [0.2, 0.8].
+    """
+
+    def _adjust(self, margin):
+        options = self.options or {}
+        w, eta = float(options.get("w", 1.0)), float(options.get("eta", 1.0))
+        pool = np.flatnonzero(self.labels_ < 0)
+        if pool.size < 2:
+            return margin
+        if not hasattr(self, "_nnh_loss"):
+            self._nnh_loss, self._nnh_last, self._nnh_seen = np.zeros(2), None, 0
+        rows = self._labelled
+        new = np.asarray(rows[self._nnh_seen :], dtype=int)
+        if self._nnh_last is not None and new.size:
+            sign = np.where(self.labels_[new] == 1, 1.0, -1.0)
+            for k, last in enumerate(self._nnh_last):
+                self._nnh_loss[k] += float(np.logaddexp(0.0, -sign * last[new]).sum())
+        self._nnh_seen = len(rows)
+        z = super()._adjust(margin)  # z(m) + w_nn z(similarity) with w_nn = options["w"]
+        sd = margin[pool].std() or 1.0
+        bonus = (z - _z(margin, pool)) / w * sd  # sd(m) z(similarity)
+        self._nnh_last = (margin.copy(), margin + w * bonus)
+        a = 0.2 + 0.6 * float(expit(-eta * (self._nnh_loss[1] - self._nnh_loss[0])))
+        self.nn_weight_ = a
+        return margin + a * w * bonus
+
+
+class TemporalEnsemble(Session6):
+    """Records ranked by an exponential moving average of each retrain's standardised margins.
+
+    ``e_t = d e_(t-1) + (1 - d) z_t``, ``z_t`` the default's margin standardised over the
+    unscreened records at retrain ``t`` (``e_1 = z_1``): a record's place moves less with one
+    label (temporal ensembling, as in Laine and Aila 2017's predictions averaged over epochs).
+    """
+
+    def _start(self, X):
+        super()._start(X)
+        self._ema = None
+
+    def _adjust(self, margin):
+        d = float((self.options or {}).get("d", 0.5))
+        pool = np.flatnonzero(self.labels_ < 0)
+        if pool.size < 2:
+            return margin
+        z = _z(margin, pool)
+        self._ema = z if self._ema is None else d * self._ema + (1.0 - d) * z
+        return self._ema
+
+
+class Undersample(ActiveLearner):
+    """The default learner with FASTREAD's aggressive undersampling once ``enough`` inclusions are found.
+
+    Yu, Kraft and Menzies (2018): with at least ``enough`` (30) labelled inclusions, each model is
+    trained on the inclusions and only the ``r`` x as many labelled exclusions furthest from the
+    boundary (here: lowest in the previous retrain's score); the exclusions near the boundary,
+    which hold the boundary back from the next inclusions, are left out. Class weights follow the
+    rows kept (balanced, inclusions 10x as in the default). Before that, the default.
+    """
+
+    def __init__(self, random_state=None, options=None):
+        super().__init__(random_state=random_state)
+        self.options = options
+
+    def _kept(self):
+        """Labelled exclusions left out of this fit (a boolean over records), or ``None``."""
+        options = self.options or {}
+        enough, ratio = int(options.get("enough", 30)), float(options.get("r", 1.0))
+        n_neg, n_pos = self._counts
+        keep = int(round(ratio * n_pos))
+        if n_pos < enough or keep >= n_neg or self.model_scores_ is None:
+            return None
+        negatives = np.flatnonzero(self.labels_ == 0)
+        order = np.argsort(self.model_scores_[negatives], kind="stable")
+        dropped = np.zeros(self.labels_.shape[0], dtype=bool)
+        dropped[negatives[order[keep:]]] = True
+        return dropped
+
+    def _fit_and_score(self):
+        self._us_dropped = self._kept()
+        if self._us_dropped is not None:
+            for view in self._views:
+                view.newton = {}  # the carried Hessian factor was for other row costs
+            if self._body is not None:
+                self._body.newton = {}
+        super()._fit_and_score()
+
+    def _kernel_targets(self):
+        s, cost = super()._kernel_targets()
+        dropped = getattr(self, "_us_dropped", None)
+        if dropped is None:
+            return s, cost
+        from ldnscreen.logistic import costs_from_counts
+
+        classifier = self._estimator
+        n_pos = self._counts[1]
+        n_kept = self._counts[0] - int(dropped.sum())
+        neg, pos = costs_from_counts(n_kept, n_pos, classifier.C, classifier.class_weight, classifier.inclusion_boost)
+        out = dropped[np.asarray(self._labelled)]
+        return s, np.where(s > 0, pos, np.where(out, 0.0, neg))
+
+    def _fit_sklearn(self, view, classifier):
+        dropped = getattr(self, "_us_dropped", None)
+        if dropped is None:
+            return super()._fit_sklearn(view, classifier)
+        saved, counts = self.labels_.copy(), list(self._counts)
+        self.labels_[dropped] = -1
+        self._counts = [counts[0] - int(dropped.sum()), counts[1]]
+        try:
+            return super()._fit_sklearn(view, classifier)
+        finally:
+            self.labels_[:] = saved
+            self._counts = counts
+
+
 def _options(text):
     return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
 
@@ -662,6 +872,16 @@ def make(name: str) -> ActiveLearner:
     options = _options(rest)
     if head == "base":
         return LabLearner()
+    if head == "nn":  # nn:w=0.5,x=0
+        return NearestInclusion(options=options)
+    if head == "nnh":  # nnh:w=1,eta=1
+        return NearestInclusionHedge(options=options)
+    if head == "ema":  # ema:d=0.5
+        return TemporalEnsemble(options=options)
+    if head == "under":  # under:enough=30,r=1
+        return Undersample(options=options)
+    if head == "s6":  # Session6 with no change: must give the default's orders
+        return Session6(options=options)
     if head == "default":  # the current default
         return ActiveLearner()
     if head == "mindf1":  # the current default with TextFeatures(min_df=1)
