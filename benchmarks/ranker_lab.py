@@ -673,7 +673,7 @@ class Session6(ActiveLearner):
     """
 
     def __init__(self, random_state=None, options=None):
-        super().__init__(random_state=random_state)
+        super().__init__(random_state=random_state, neighbour_weight=0.0)  # (its variants add their own)
         self.options = options
 
     def _fit_and_score(self):

@@ -579,6 +579,18 @@ class ScoringGram(LabelledGram):
             j += 1
         self._matrix = None
 
+    def products(self, position: int) -> np.ndarray:
+        """``X @ x`` over all records for the ``position``-th labelled row ``x`` (its kept column, a new array).
+
+        Records with identical rows get identical values, as in :meth:`margins`.
+        """
+        if not 0 <= position < len(self.rows):
+            raise IndexError(f"labelled row {position} of {len(self.rows)}")
+        products = self._B[:, position] - self.offset
+        if self._duplicates.shape[0]:
+            products[self._duplicates] = products[self._originals]
+        return products
+
     def margins(self, beta: np.ndarray) -> np.ndarray:
         """``B @ beta`` for the first ``len(beta)`` labelled rows: ``X @ coef(beta) + offset * sum(beta)``."""
         n = beta.shape[0]

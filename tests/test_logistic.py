@@ -302,3 +302,14 @@ def test_newton_kernel_leaves_its_inputs_as_they_were():
     from scipy.special import expit
 
     np.testing.assert_allclose(beta, cost * s * expit(-s * (G @ beta)), atol=1e-8)
+
+
+def test_scoring_gram_products_are_each_labelled_rows_products_with_every_record():
+    X = sp.csr_matrix(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0], [1.0, 1.0, 1.0], [1.0, 0.0, 2.0]]))
+    gram = ScoringGram(X, offset=1.0)
+    gram.extend([2, 1])
+    assert gram.products(0).tolist() == (X @ X[2].T).toarray().ravel().tolist() == [3.0, 3.0, 3.0, 3.0]
+    assert gram.products(1).tolist() == [0.0, 9.0, 3.0, 0.0]
+    assert gram.products(1)[0] == gram.products(1)[3]  # identical rows 0 and 3: identical values
+    with pytest.raises(IndexError, match="labelled row 2 of 2"):
+        gram.products(2)

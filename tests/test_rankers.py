@@ -203,7 +203,7 @@ def test_learner_beats_random_on_a_shared_dataset(shared_screening):
 
 def test_training_on_used_columns_gives_the_full_models_scores():
     # exact solves (the screening default's loose tolerance would blur the comparison)
-    model = learner(random_state=0, classifier=InclusionClassifier())
+    model = learner(random_state=0, classifier=InclusionClassifier(), neighbour_weight=0.0)  # the model alone
     for i, y in [(0, 1), (1, 0), (5, 0), (7, 1)]:
         model.label(i, y)
     model.retrain()
@@ -245,7 +245,7 @@ def test_kernel_solver_classifier_matches_exact_liblinear():
 
 def test_default_learner_solves_exactly_and_keeps_up_with_label_changes():
     assert SCREENING_CLASSIFIER.solver == "kernel-newton"
-    model = learner(random_state=0)
+    model = learner(random_state=0, neighbour_weight=0.0)  # the model's own scores
     model.label(0, 1)
     model.label(1, 0)
     for step in [(7, 1), (6, 0), (3, 0)]:
@@ -266,7 +266,9 @@ def test_default_learner_solves_exactly_and_keeps_up_with_label_changes():
 
 
 def test_learner_falls_back_to_liblinear_above_the_kernel_limit():
-    model = learner(random_state=0, classifier=InclusionClassifier(solver="kernel-newton", max_kernel_rows=3, inclusion_boost=10.0))
+    model = learner(
+        random_state=0, classifier=InclusionClassifier(solver="kernel-newton", max_kernel_rows=3, inclusion_boost=10.0), neighbour_weight=0.0
+    )
     model.label(0, 1)
     model.label(1, 0)
     model.label(2, 1)
@@ -321,7 +323,8 @@ def test_two_views_average_the_log_odds_of_the_title_and_whole_text_models(body_
     from scipy.special import expit
     from sklearn.preprocessing import normalize
 
-    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, body_view=body_view).fit_features(TITLED)
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, body_view=body_view, neighbour_weight=0.0)
+    model = model.fit_features(TITLED)
     for index, y in [(0, 1), (1, 0), (3, 0), (2, 1)]:
         model.label(index, y)
     model.next()
@@ -430,7 +433,7 @@ def test_liblinear_called_directly_fits_what_scikit_learn_fits():
 def test_views_are_weighted_online_by_their_log_loss_on_new_labels():
     from scipy.special import expit, logit
 
-    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, neighbour_weight=0.0).fit_features(TITLED)
     model.label(0, 1)
     model.label(1, 0)
     assert model.body_weight_ == 0.5  # priors: no prediction to score yet
@@ -584,3 +587,86 @@ def test_kernel_targets_of_more_labels_than_first_kept():
     s, _ = model._kernel_targets()
     np.testing.assert_array_equal(s, np.where(model.labels_[model._labelled] == 1, 1.0, -1.0))
     assert s.shape == (129,)
+
+
+def _nearest_inclusion_similarity(X, included, k=3) -> np.ndarray:
+    """Brute force: each record's mean of its k largest cosine similarities to ``included`` (0 for missing ones)."""
+    X = X.astype(np.float64)
+    similarities = (X @ X[included].T).toarray()
+    padded = np.hstack([np.zeros((X.shape[0], k)), similarities])
+    return np.sort(padded, axis=1)[:, -k:].mean(axis=1)
+
+
+def _bonus_scores(margin, similarity, labels, weight) -> np.ndarray:
+    from scipy.special import expit
+
+    pool = labels < 0
+    z = (similarity - similarity[pool].mean()) / similarity[pool].std()
+    return expit(margin + weight * margin[pool].std() * z)
+
+
+@pytest.mark.parametrize("scoring_gram", [True, False])
+def test_nearest_inclusions_raise_records_close_to_a_few_inclusions(monkeypatch, scoring_gram):
+    from scipy.special import logit
+
+    import ldnscreen.rankers as rankers
+
+    if not scoring_gram:  # the fallback: similarities by a sparse product, not the kept kernel rows
+        monkeypatch.setattr(rankers, "_SCORING_GRAM_CELLS", 0)
+    steps = [(0, 1), (1, 0), (3, 0), (2, 1), (5, 0), (4, 1)]  # (two records left unscreened)
+    plain = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, neighbour_weight=0.0).fit_features(TITLED)
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+    assert model.neighbour_weight == 0.25 and model.neighbour_k == 3  # on by default
+    for step, (index, y) in enumerate(steps):
+        for learner_ in (plain, model):
+            learner_.label(index, y)
+            learner_.next()
+        if step < 1:
+            continue
+        assert isinstance(model._views[0].gram, rankers.ScoringGram) == scoring_gram
+        included = [i for i, label in steps[: step + 1] if label == 1]
+        similarity = _nearest_inclusion_similarity(model.X_, included)
+        expected = _bonus_scores(logit(plain.model_scores_), similarity, model.labels_, 0.25)
+        np.testing.assert_allclose(model.model_scores_, expected, rtol=1e-7)
+    # the bonus moved the ranking: not the model's order any more
+    assert not np.allclose(model.model_scores_, plain.model_scores_)
+
+
+def test_nearest_inclusions_follow_undone_and_changed_decisions():
+    from scipy.special import logit
+
+    plain = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, neighbour_weight=0.0).fit_features(TITLED)
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, neighbour_k=2).fit_features(TITLED)
+    for learner_ in (plain, model):
+        for index, y in [(0, 1), (1, 0), (2, 1), (4, 1), (3, 0)]:
+            learner_.label(index, y)
+        learner_.next()
+        learner_.unlabel(2)  # an undone inclusion no longer counts
+        learner_.next()
+    similarity = _nearest_inclusion_similarity(model.X_, [0, 4], k=2)
+    expected = _bonus_scores(logit(plain.model_scores_), similarity, model.labels_, 0.25)
+    np.testing.assert_allclose(model.model_scores_, expected, rtol=1e-7)
+    for learner_ in (plain, model):
+        learner_.label(4, 0)  # an inclusion changed to an exclusion neither
+        learner_.label(7, 1)
+        learner_.next()
+    similarity = _nearest_inclusion_similarity(model.X_, [0, 7], k=2)
+    expected = _bonus_scores(logit(plain.model_scores_), similarity, model.labels_, 0.25)
+    np.testing.assert_allclose(model.model_scores_, expected, rtol=1e-7)
+    # an exclusion changed to an inclusion counts from then on
+    for learner_ in (plain, model):
+        learner_.label(3, 1)
+        learner_.next()
+    similarity = _nearest_inclusion_similarity(model.X_, [0, 7, 3], k=2)
+    expected = _bonus_scores(logit(plain.model_scores_), similarity, model.labels_, 0.25)
+    np.testing.assert_allclose(model.model_scores_, expected, rtol=1e-7)
+
+
+def test_without_a_spread_in_similarity_the_model_alone_scores():
+    plain = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, neighbour_weight=0.0).fit_features(TITLED)
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, neighbour_k=1).fit_features(TITLED)
+    for learner_ in (plain, model):
+        learner_.label(1, 0)
+        learner_.label(3, 0)
+        learner_.next()  # one class only: no model, no inclusion to be near
+    np.testing.assert_array_equal(model.scores(), plain.scores())
