@@ -668,6 +668,7 @@ class ActiveLearner:
         # inclusions (ascending), from the first _neighbours_seen labelled records
         self._neighbours: np.ndarray | None = None
         self._neighbours_seen = 0
+        self._neighbour_extra: list[int] = []  # records relabelled as inclusions, merged at the next fit
 
     def _check_started(self) -> None:
         if self.X_ is None:
@@ -703,9 +704,13 @@ class ActiveLearner:
                 self._score_views(index, y)
             else:
                 self._counts[old] -= 1
-                self._set_sign(self._labelled.index(index), y)
+                position = self._labelled.index(index)
+                self._set_sign(position, y)
                 self._forget_view_loss(index)
-                self._neighbours = None  # a relabelled record: similarities recomputed
+                if y == 0:  # an inclusion no longer: the nearest inclusions are recomputed
+                    self._neighbours = None
+                elif position < self._neighbours_seen:  # a new inclusion among the records merged
+                    self._neighbour_extra.append(index)
             self._counts[y] += 1
             self.labels_[index] = int(y)
             self._changes_since_fit += 1
@@ -722,7 +727,10 @@ class ActiveLearner:
             n = len(self._labelled)
             self._signs[position:n] = self._signs[position + 1 : n + 1].copy()
             self._forget_view_loss(index)
-            self._neighbours = None
+            if old == 1:  # an inclusion undone: the nearest inclusions are recomputed
+                self._neighbours = None
+            elif position < self._neighbours_seen:
+                self._neighbours_seen -= 1
             for view in self._views:
                 view.stale = True
             self.labels_[index] = -1
@@ -876,26 +884,33 @@ class ActiveLearner:
         """Each record's mean similarity to its ``neighbour_k`` most similar labelled inclusions.
 
         Kept between retrains: a new inclusion merges its similarities into
-        each record's ``k`` largest (sorted insertion); after an undo or a
-        relabel they are recomputed from the remaining inclusions.
+        each record's ``k`` largest (sorted insertion). Undoing or relabelling
+        an inclusion recomputes them from the remaining inclusions (one
+        product over the feature matrix per inclusion: ~35 ms at 100,000
+        records); undoing an exclusion changes nothing.
         """
         k = max(int(self.neighbour_k), 1)
         if self._neighbours is None:
             self._neighbours = np.zeros((self.X_.shape[0], k))
-            self._neighbours_seen, self._neighbour_mean = 0, None
+            self._neighbours_seen, self._neighbour_mean, self._neighbour_extra = 0, None, []
         top = self._neighbours
         labelled = self._labelled
         seen, self._neighbours_seen = self._neighbours_seen, len(labelled)
         new = np.flatnonzero(self._signs[seen : len(labelled)] > 0.0)  # the new inclusions' positions
-        if not new.size and self._neighbour_mean is not None:
+        extra, self._neighbour_extra = self._neighbour_extra, []
+        if not new.size and not extra and self._neighbour_mean is not None:
             return self._neighbour_mean
         gram = self._views[0].gram
-        for position in (new + seen).tolist():
+        positions = (new + seen).tolist() + [labelled.index(index) for index in extra]
+        for position in positions:
             index = labelled[position]
             if isinstance(gram, ScoringGram) and position < gram.n and gram.rows[position] == index:
                 column = gram.products(position)  # the kept kernel row: X_ @ x_index at no cost
-            else:
-                column = np.asarray((self.X_ @ self.X_[index].T).toarray(), dtype=np.float64).ravel()
+            else:  # one product with the row made dense (a sparse-sparse product is ~4x slower)
+                row = self.X_[index]
+                dense = np.zeros(self.X_.shape[1], dtype=self.X_.dtype)
+                dense[row.indices] = row.data
+                column = np.asarray(self.X_ @ dense, dtype=np.float64)
             # insert into each row's ascending k largest: t_j <- max(t_j, min(t_j+1, c))
             np.maximum(top[:, :-1], np.minimum(top[:, 1:], column[:, None]), out=top[:, :-1])
             np.maximum(top[:, -1], column, out=top[:, -1])
