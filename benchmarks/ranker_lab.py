@@ -866,42 +866,39 @@ def _options(text):
     return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
 
 
+#: Variants whose name's options go to the class unchanged (``name:key=value,...``).
+_OPTION_VARIANTS = {
+    "nn": NearestInclusion,  # nn:w=0.5,x=0,k=3
+    "nnh": NearestInclusionHedge,  # nnh:w=1,eta=1
+    "ema": TemporalEnsemble,  # ema:d=0.5
+    "under": Undersample,  # under:enough=30,r=1
+    "s6": Session6,  # Session6 with no change: must give the default's orders
+    "hedge": HedgeViews,  # hedge:eta=1,lo=0.2
+    "kwfield": KeywordField,  # kwfield:w=0.5
+    "pairs": PairWeight,  # pairs:w=0.7
+    "mv": MultiView,  # mv:v=full+body+uni,eta=1,g=0.4
+    "short": ShortText,  # short:a=1,min=1
+    "chars": CharGrams,  # chars:w=0.5
+    "svmmix": SvmMix,  # svmmix:C=0.11,w=0.5
+    "lsa": LSA,  # lsa:k=100,w=0.5
+    "mix": NaiveBayesMix,  # mix:nb=0.5,alpha=0.1
+}
+
+
 def make(name: str) -> ActiveLearner:
     """A learner for a variant name (see the module docstring)."""
     head, _, rest = name.partition(":")
     options = _options(rest)
+    if head in _OPTION_VARIANTS:
+        return _OPTION_VARIANTS[head](options=options)
     if head == "base":
         return LabLearner()
-    if head == "nn":  # nn:w=0.5,x=0
-        return NearestInclusion(options=options)
-    if head == "nnh":  # nnh:w=1,eta=1
-        return NearestInclusionHedge(options=options)
-    if head == "ema":  # ema:d=0.5
-        return TemporalEnsemble(options=options)
-    if head == "under":  # under:enough=30,r=1
-        return Undersample(options=options)
-    if head == "s6":  # Session6 with no change: must give the default's orders
-        return Session6(options=options)
     if head == "default":  # the current default
         return ActiveLearner()
     if head == "mindf1":  # the current default with TextFeatures(min_df=1)
         return ActiveLearner(features=TextFeatures(min_df=1))
     if head == "once":
         return OnceColumns()
-    if head == "hedge":  # hedge:eta=1,lo=0.2
-        return HedgeViews(options=options)
-    if head == "kwfield":  # kwfield:w=0.5
-        return KeywordField(options=options)
-    if head == "pairs":  # pairs:w=0.7
-        return PairWeight(options=options)
-    if head == "mv":  # mv:v=full+body+uni,eta=1,g=0.4
-        return MultiView(options=options)
-    if head == "short":  # short:a=1,min=1
-        return ShortText(options=options)
-    if head == "chars":  # chars:w=0.5
-        return CharGrams(options=options)
-    if head == "svmmix":  # svmmix:C=0.11,w=0.5
-        return SvmMix(options=options)
     if head == "cfg":  # cfg:title=0,C=0.3,boost=10,bv=0.5,mindf=1 - the default learner with these settings
         from sklearn.base import clone
 
@@ -927,10 +924,6 @@ def make(name: str) -> ActiveLearner:
         return LabLearner(options={"m": spec, **options})
     if head.startswith("centroid"):
         return Centroid(options={"alpha": head[8:] or 0.5})
-    if head == "lsa":
-        return LSA(options=options)
-    if head == "mix":
-        return NaiveBayesMix(options=options)
     raise SystemExit(f"unknown variant {name!r}")
 
 
