@@ -586,10 +586,7 @@ class ScoringGram(LabelledGram):
         """
         if not 0 <= position < len(self.rows):
             raise IndexError(f"labelled row {position} of {len(self.rows)}")
-        products = self._B[:, position] - self.offset
-        if self._duplicates.shape[0]:
-            products[self._duplicates] = products[self._originals]
-        return products
+        return self._same_for_duplicates(self._B[:, position] - self.offset)
 
     def margins(self, beta: np.ndarray) -> np.ndarray:
         """``B @ beta`` for the first ``len(beta)`` labelled rows: ``X @ coef(beta) + offset * sum(beta)``."""
@@ -598,10 +595,13 @@ class ScoringGram(LabelledGram):
             raise ValueError(f"{n} coefficients for {len(self.rows)} rows")
         if n == 0:
             return np.zeros(self.X.shape[0])
-        margins = self._B[:, :n].dot(beta)  # (the BLAS product of @, without its dispatch)
+        return self._same_for_duplicates(self._B[:, :n].dot(beta))  # (.dot: @'s BLAS product, without its dispatch)
+
+    def _same_for_duplicates(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (one per record, changed in place) with each duplicate row given its original's value."""
         if self._duplicates.shape[0]:
-            margins[self._duplicates] = margins[self._originals]
-        return margins
+            values[self._duplicates] = values[self._originals]
+        return values
 
 
 def _duplicate_rows(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
