@@ -44,7 +44,7 @@ Variants (names are parsed, so new settings need no code):
 ``nnh:w=0.5,eta=1``          the same bonus with its weight learnt online (Hedge, as the views)
 ``ema:d=0.5``                rank by an exponential moving average of standardised margins
 ``under:enough=30,r=1``      FASTREAD's aggressive undersampling of the labelled exclusions
-``s6``                       the session-6 hook with no change (gives the default's orders)
+``s6``                       the session-6 hook with no change (the session-5 default's orders: nearest inclusions off)
 ``default`` / ``mindf1`` / ``once``  the current default (two views, exact solver); with
                             ``TextFeatures(min_df=1)``; the same with each record's once-seen
                             terms collapsed into one column per record and field
@@ -872,7 +872,7 @@ _OPTION_VARIANTS = {
     "nnh": NearestInclusionHedge,  # nnh:w=1,eta=1
     "ema": TemporalEnsemble,  # ema:d=0.5
     "under": Undersample,  # under:enough=30,r=1
-    "s6": Session6,  # Session6 with no change: must give the default's orders
+    "s6": Session6,  # Session6 with no change: the session-5 default's orders (nearest inclusions off)
     "hedge": HedgeViews,  # hedge:eta=1,lo=0.2
     "kwfield": KeywordField,  # kwfield:w=0.5
     "pairs": PairWeight,  # pairs:w=0.7
