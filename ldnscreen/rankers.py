@@ -638,6 +638,11 @@ class ActiveLearner:
         self._names = None
         if self.classifier is not None and not hasattr(self.classifier, "predict_proba"):
             raise ValueError(f"classifier {type(self.classifier).__name__} has no predict_proba")
+        weight, k = self.neighbour_weight, self.neighbour_k
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight < math.inf:
+            raise ValueError(f"neighbour_weight must be a number of 0 or more, got {weight!r}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"neighbour_k must be a whole number of 1 or more, got {k!r}")
         # cloned once and refitted at every retrain: clone() inspects signatures, which
         # cost more than the fit itself on a small review
         self._estimator = clone(self.classifier if self.classifier is not None else SCREENING_CLASSIFIER)
@@ -889,7 +894,7 @@ class ActiveLearner:
         product over the feature matrix per inclusion: ~35 ms at 100,000
         records); undoing an exclusion changes nothing.
         """
-        k = max(int(self.neighbour_k), 1)
+        k = int(self.neighbour_k)
         if self._neighbours is None:
             self._neighbours = np.zeros((self.X_.shape[0], k))
             self._neighbours_seen, self._neighbour_mean, self._neighbour_extra = 0, None, []

@@ -680,3 +680,17 @@ def test_without_a_spread_in_similarity_the_model_alone_scores():
         learner_.label(3, 0)
         learner_.next()  # one class only: no model, no inclusion to be near
     np.testing.assert_array_equal(model.scores(), plain.scores())
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"neighbour_k": 0}, "neighbour_k must be a whole number of 1 or more, got 0"),
+        ({"neighbour_k": 2.5}, "neighbour_k must be a whole number of 1 or more, got 2.5"),
+        ({"neighbour_weight": -0.1}, "neighbour_weight must be a number of 0 or more, got -0.1"),
+        ({"neighbour_weight": float("nan")}, "neighbour_weight must be a number of 0 or more, got nan"),
+    ],
+)
+def test_nearest_inclusion_settings_are_checked(options, message):
+    with pytest.raises(ValueError, match=message):
+        ActiveLearner(features=TextFeatures(min_df=1), **options).fit_features(TITLED)
