@@ -85,6 +85,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from typing import Mapping, Sequence
 
@@ -317,6 +318,9 @@ def _set_solution(classifier: InclusionClassifier, coef, intercept, n_iter, clas
 
 
 _THREADPOOLS = None
+#: The process was started with one thread for OpenMP, OpenBLAS and MKL (as batch jobs and
+#: ``benchmarks/`` drivers often are): the pools are already single, no need to look them up.
+_ONE_THREAD_FROM_START = all(os.environ.get(name) == "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
 
 
 def _single_threaded():
@@ -324,9 +328,14 @@ def _single_threaded():
 
     A retrain on a few hundred labelled rows is tiny; OpenBLAS threads
     spinning up for it made one step 10-20x slower on a shared 2-core machine
-    (``benchmarks/RANKER_NOTES.md``).
+    (``benchmarks/RANKER_NOTES.md``). Looking the pools up (threadpoolctl, once
+    per process) reads the path of every loaded shared library, ~10 ms with
+    this package's imports; skipped when the environment already asked for one
+    thread when the package was imported.
     """
     global _THREADPOOLS
+    if _ONE_THREAD_FROM_START:
+        return contextlib.nullcontext()
     if _THREADPOOLS is None:
         from threadpoolctl import ThreadpoolController
 

@@ -175,3 +175,30 @@ def test_simulations_limit_thread_pools_through_one_cached_controller(records, m
     again = simulate(records, seed=2, progress=False)
     assert first.record_ids == again.record_ids
     assert len(made) <= 1  # looking the libraries up again cost ~5 ms of every simulation
+
+
+def test_thread_pools_are_not_looked_up_when_started_with_one_thread(records, monkeypatch):
+    from ldnscreen import rankers
+
+    monkeypatch.setattr(rankers, "_THREADPOOLS", None)
+    monkeypatch.setattr(rankers, "_ONE_THREAD_FROM_START", True)
+    simulate(records, seed=2, stop=5, progress=False)
+    assert rankers._THREADPOOLS is None  # no scan of the loaded libraries (~10 ms a process)
+    monkeypatch.setattr(rankers, "_ONE_THREAD_FROM_START", False)
+    simulate(records, seed=2, stop=5, progress=False)
+    assert rankers._THREADPOOLS is not None
+
+
+@pytest.mark.parametrize("threads, expected", [("1", "True"), ("2", "False"), (None, "False")])
+def test_one_thread_start_is_read_from_the_environment_at_import(threads, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    if threads is not None:
+        env["OPENBLAS_NUM_THREADS"] = threads
+    out = subprocess.run([sys.executable, "-c", "import ldnscreen.rankers as r; print(r._ONE_THREAD_FROM_START)"],
+                         capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == expected
