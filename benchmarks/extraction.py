@@ -84,7 +84,9 @@ def run(shared: Path, n: int, model: str | None, batch_size: int) -> list[tuple]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    from ldnscreen.corpora import shared_dir
+
+    parser.add_argument("--shared", type=Path, default=shared_dir() or Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--n", type=int, default=2000, help="abstracts to process")
     parser.add_argument("--model", default=None, help="pipeline directory (default: models/ldnscreen_extract)")
     parser.add_argument("--batch-size", type=int, default=64)

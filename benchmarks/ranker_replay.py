@@ -36,11 +36,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ldnscreen.corpora import shared_dir  # noqa: E402
 from ldnscreen.features import TextFeatures  # noqa: E402
 from ldnscreen.rankers import ActiveLearner, InclusionClassifier  # noqa: E402
 from ldnscreen.records import Record  # noqa: E402
 
-SCREENING = ROOT.parent / "shared" / "corpora" / "screening"
+SCREENING = (shared_dir() or ROOT.parent / "shared") / "corpora" / "screening"  # ($LDNSCREEN_SHARED first)
 DEFAULT_DATASETS = "cohen2006_nsaids,cohen2006_urinaryincontinence,cohen2006_triptans,cohen2006_adhd,kitchenham_2010"
 
 

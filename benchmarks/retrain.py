@@ -37,7 +37,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SCREENING = ROOT.parent / "shared" / "corpora" / "screening"
+from ldnscreen.corpora import shared_dir  # noqa: E402
+
+SCREENING = (shared_dir() or ROOT.parent / "shared") / "corpora" / "screening"  # ($LDNSCREEN_SHARED first)
 
 
 def shared_records(limit: int):

@@ -44,7 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-DEFAULT_DATA = ROOT.parent / "shared" / "corpora" / "screening"
+from ldnscreen.corpora import shared_dir  # noqa: E402
+
+DEFAULT_DATA = (shared_dir() or ROOT.parent / "shared") / "corpora" / "screening"  # ($LDNSCREEN_SHARED first)
 LABELS = ("label_included", "label_abstract_screening")
 METRICS = ("wss_95", "wss_100", "rrf_10", "rrf_25", "atd", "loss", "records_to_95_recall")
 FIELDS = ["dataset", "label", "seed", "tool", "model", "n_records", "n_relevant", "n_priors",

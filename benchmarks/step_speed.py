@@ -40,7 +40,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-SCREENING = ROOT.parent / "shared" / "corpora" / "screening"
+from ldnscreen.corpora import shared_dir  # noqa: E402
+
+SCREENING = (shared_dir() or ROOT.parent / "shared") / "corpora" / "screening"  # ($LDNSCREEN_SHARED first)
 
 
 def timed_learner_class():
