@@ -664,6 +664,55 @@ class ShortText(ActiveLearner):
         self.model_scores_[self._st_rows] = expit((1.0 - a) * old + a * short[self._st_rows])
 
 
+_S_STEM_WORD = None
+
+
+def s_stem(text: str, shortest: int = 4) -> str:
+    """``text`` with every word of ``shortest`` or more letters through Harman's (1991) S-stemmer.
+
+    The first rule that applies: ``-ies`` (not ``-eies``, ``-aies``) -> ``-y``; ``-es`` (not
+    ``-aes``, ``-ees``, ``-oes``) -> ``-e``; ``-s`` (not ``-us``, ``-ss``) -> nothing.
+
+    >>> s_stem("Patients' studies of analyses, trials and diabetes in mice; bus pass")
+    "Patient' study of analyse, trial and diabete in mice; bus pass"
+    """
+    import re
+
+    global _S_STEM_WORD
+    if _S_STEM_WORD is None:
+        _S_STEM_WORD = re.compile(r"\b\w{%d,}\b" % shortest)
+
+    def stem(match):
+        w = match.group(0)
+        lw = w.lower()
+        if lw.endswith("ies") and not lw.endswith(("eies", "aies")):
+            return w[:-3] + "y"
+        if lw.endswith("es") and not lw.endswith(("aes", "ees", "oes")):
+            return w[:-1]
+        if lw.endswith("s") and not lw.endswith(("us", "ss")):
+            return w[:-1]
+        return w
+
+    return _S_STEM_WORD.sub(stem, text)
+
+
+class Stem(ActiveLearner):
+    """The default learner on texts (title, abstract, keywords) through Harman's S-stemmer
+    (plurals folded: ``trials`` -> ``trial``, ``studies`` -> ``study``); ``min=4``: shortest word stemmed."""
+
+    def __init__(self, random_state=None, options=None):
+        super().__init__(random_state=random_state)
+        self.options = options
+
+    def fit_features(self, records):
+        from dataclasses import replace as _replace
+
+        shortest = int((self.options or {}).get("min", 4))
+        stemmed = [_replace(r, title=s_stem(r.title or "", shortest), abstract=s_stem(r.abstract or "", shortest),
+                            keywords=tuple(s_stem(k, shortest) for k in r.keywords)) for r in records]
+        return super().fit_features(stemmed)
+
+
 class Session6(ActiveLearner):
     """The default learner whose final margin :meth:`_adjust` may change (session 6 variants).
 
@@ -868,6 +917,7 @@ def _options(text):
 
 #: Variants whose name's options go to the class unchanged (``name:key=value,...``).
 _OPTION_VARIANTS = {
+    "stem": Stem,  # stem:min=4 (Harman S-stemmer)
     "nn": NearestInclusion,  # nn:w=0.5,x=0,k=3
     "nnh": NearestInclusionHedge,  # nnh:w=1,eta=1
     "ema": TemporalEnsemble,  # ema:d=0.5
@@ -998,7 +1048,9 @@ def main(argv=None):
     parser.add_argument("variants", nargs="+")
     parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--labels", default="label_included")
-    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "corpora" / "screening"))
+    from ldnscreen.corpora import shared_dir
+
+    parser.add_argument("--data-dir", default=str((shared_dir() or ROOT.parent / "shared") / "corpora" / "screening"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / ".work" / "lab" / "runs.csv")
     parser.add_argument("--no-keywords", action="store_true", help="drop the records' keywords (ASReview does not read them)")
     parser.add_argument("--compare", action="store_true", help="print the comparison of runs already in --out")
