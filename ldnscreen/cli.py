@@ -231,6 +231,7 @@ def simulate(
     label: str = typer.Option("label_included", "--label", help="Label column to simulate, e.g. label_abstract_screening."),
     stop: str = typer.Option("last-relevant", "--stop", help="last-relevant, all, or a number of records (priors not counted)."),
     stopping: Optional[str] = typer.Option(None, "--stopping", help="Stopping rules to replay, e.g. buscar,knee,consecutive:50."),
+    criteria: Optional[Path] = typer.Option(None, "--criteria", "-c", help="Criteria file (TOML) ranking the records before the first labels; with --prior-included 0 --prior-excluded 0 the review starts from it alone."),
 ) -> None:
     """Simulate screening a labelled dataset and score the order (WSS@95, recall, ATD, loss)."""
     from .simulate import simulate_file
@@ -240,7 +241,7 @@ def simulate(
     with _clear_errors():
         result = simulate_file(data, out, label=label, seed=seed, prior_included=prior_included,
                                prior_excluded=prior_excluded, stop=int(stop) if stop.isdigit() else stop,
-                               stopping=stopping)
+                               stopping=stopping, criteria=criteria)
     m = result.metrics
     console.print(
         f"{m['n_records']} records, {m['n_relevant']} relevant (priors excluded): WSS@95 {m['wss_95']:.3f}, "

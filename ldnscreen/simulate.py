@@ -212,8 +212,16 @@ def _describe(learner) -> dict:
     """Constructor parameters of the learner, as text, for ``metrics.json``."""
     import inspect
 
+    from .criteria import Criteria
+
     names = [p for p in inspect.signature(type(learner).__init__).parameters if p != "self"]
-    return {name: repr(getattr(learner, name)) for name in names if name != "random_state" and hasattr(learner, name)}
+    described = {}
+    for name in names:
+        if name != "random_state" and hasattr(learner, name):
+            value = getattr(learner, name)
+            # (criteria by name: their whole text is not a setting to read in metrics.json)
+            described[name] = f"Criteria({value.name!r})" if isinstance(value, Criteria) else repr(value)
+    return described
 
 
 def _evaluate_stopping(spec, screened_labels, n_records, n_relevant) -> dict:
@@ -239,6 +247,7 @@ def simulate(
     dataset: str = "",
     batch_size: str | int = "auto",
     batch_growth: float = 0.02,
+    criteria=None,
 ) -> SimulationResult:
     """Simulate screening ``records`` with their known labels.
 
@@ -274,6 +283,13 @@ def simulate(
         labels)`` (see :func:`batch_schedule`).
     batch_growth : float, default=0.02
         Growth of the automatic batch with the number of labels.
+    criteria : Criteria, optional
+        The review's criteria (:class:`ldnscreen.criteria.Criteria`) as the
+        learner's prior: records are ranked by it until an inclusion and an
+        exclusion are labelled, then it is blended in with a weight that
+        falls as labels arrive (``ActiveLearner.prior``). With
+        ``prior_included=0, prior_excluded=0`` this replays a review that
+        starts from its criteria alone.
 
     Returns
     -------
@@ -311,6 +327,8 @@ def simulate(
 
     start, start_cpu = time.perf_counter(), time.process_time()
     model = _make_learner(learner, rng)
+    if criteria is not None:
+        model.prior = criteria
     order: list[int] = []
     found = 0
     bar = _progress_bar(progress, budget, dataset or label)
@@ -345,6 +363,8 @@ def simulate(
         "batch_growth": batch_growth,
         "learner": _describe(model),
     }
+    if criteria is not None:
+        settings["criteria"] = criteria.name
     return SimulationResult(
         label=label,
         seed=seed,
@@ -474,8 +494,10 @@ def simulate_file(
     stop: str | int = "last-relevant",
     stopping: str | None = None,
     progress: bool = True,
+    criteria: str | Path | None = None,
 ) -> SimulationResult:
-    """Read a labelled file, simulate it and write the outputs; used by ``ldnscreen simulate``."""
+    """Read a labelled file (and a criteria file), simulate it and write the outputs; used by ``ldnscreen simulate``."""
+    prior = load_criteria_file(criteria) if criteria is not None else None
     records = load_labelled_records(data)
     result = simulate(
         records,
@@ -487,6 +509,30 @@ def simulate_file(
         stopping=stopping,
         progress=progress,
         dataset=Path(data).stem,
+        criteria=prior,
     )
     write_outputs(result, out_dir)
     return result
+
+
+def load_criteria_file(path: str | Path):
+    """:class:`~ldnscreen.criteria.Criteria` from a TOML file; a ``ValueError`` naming the file if it cannot be used.
+
+    Examples
+    --------
+    >>> load_criteria_file("no-such-criteria.toml")
+    Traceback (most recent call last):
+    ...
+    ValueError: no-such-criteria.toml: cannot read the criteria file (No such file or directory)
+    """
+    from .criteria import Criteria
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the criteria file ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        return Criteria.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

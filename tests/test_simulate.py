@@ -150,6 +150,41 @@ def test_cli_simulate(dataset, tmp_path):
     assert bad.exit_code != 0
 
 
+LDN_CRITERIA = ROOT / "corpora" / "ldn_review" / "criteria.toml"
+
+
+def test_criteria_rank_the_records_before_any_label(records):
+    from ldnscreen.criteria import Criteria
+
+    criteria = Criteria.load(LDN_CRITERIA)
+    started = simulate(records, seed=3, prior_included=0, prior_excluded=0, progress=False, criteria=criteria)
+    assert started.n_priors == 0 and started.settings["criteria"] == criteria.name
+    assert started.settings["learner"]["prior"] == f"Criteria({criteria.name!r})"
+    # the criteria (naltrexone, pain, CRPS...) put the relevant records first: the first 7 screened
+    # are 7 of the 8 relevant ones, where a start without them (the same seed) finds none in 10
+    assert started.labels[:7] == (1,) * 7
+    blind = simulate(records, seed=3, prior_included=0, prior_excluded=0, progress=False)
+    assert sum(blind.labels[:10]) == 0 and "criteria" not in blind.settings
+    # the seed only breaks ties once the criteria order the records
+    again = simulate(records, seed=4, prior_included=0, prior_excluded=0, progress=False, criteria=criteria)
+    assert again.record_ids == started.record_ids
+
+
+def test_cli_simulate_with_criteria(dataset, tmp_path):
+    out = tmp_path / "crit"
+    res = CliRunner().invoke(app, ["simulate", str(dataset), "--criteria", str(LDN_CRITERIA), "--prior-included", "0",
+                                   "--prior-excluded", "0", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["settings"]["criteria"].startswith("Low-dose naltrexone") and written["n_priors"] == 0
+    broken = tmp_path / "broken.toml"
+    broken.write_text('name = "x"\n[[exclusion]]\npatterns = ["rat"]\n')
+    for path, problem in ((broken, "has no 'reason'"), (tmp_path / "missing.toml", "cannot read the criteria file")):
+        bad = CliRunner().invoke(app, ["simulate", str(dataset), "--criteria", str(path), "--out", str(tmp_path / "no")])
+        assert bad.exit_code == 1 and str(path.name) in bad.output and problem in bad.output, bad.output
+        assert not (tmp_path / "no").exists()  # nothing simulated or written
+
+
 def test_cli_simulate_on_a_shared_dataset(shared_screening, tmp_path):
     data = shared_screening / "cohen2006_antihistamines.csv"
     res = CliRunner().invoke(app, ["simulate", str(data), "--label", "label_abstract_screening",
