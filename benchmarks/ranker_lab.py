@@ -949,7 +949,7 @@ def make(name: str) -> ActiveLearner:
         return ActiveLearner(features=TextFeatures(min_df=1))
     if head == "once":
         return OnceColumns()
-    if head == "cfg":  # cfg:title=0,C=0.3,boost=10,bv=0.5,mindf=1 - the default learner with these settings
+    if head == "cfg":  # cfg:title=0,C=0.3,boost=10,bv=0.5,mindf=1,mkr=400 - the default learner with these settings
         from sklearn.base import clone
 
         from ldnscreen.rankers import SCREENING_CLASSIFIER
@@ -958,6 +958,8 @@ def make(name: str) -> ActiveLearner:
                                 sublinear_tf=options.get("sublinear", "1") == "1")
         classifier = clone(SCREENING_CLASSIFIER).set_params(
             C=float(options.get("C", 1.0)), inclusion_boost=float(options.get("boost", 10.0)))
+        if "mkr" in options:  # labelled rows up to which the exact kernel solver fits (liblinear above)
+            classifier.set_params(max_kernel_rows=int(options["mkr"]))
         return ActiveLearner(features=features, classifier=classifier, body_view=float(options.get("bv", 0.5)))
     if head == "views":
         return LabLearner(options={"views": 1, **options})
