@@ -694,3 +694,39 @@ def test_without_a_spread_in_similarity_the_model_alone_scores():
 def test_nearest_inclusion_settings_are_checked(options, message):
     with pytest.raises(ValueError, match=message):
         ActiveLearner(features=TextFeatures(min_df=1), **options).fit_features(TITLED)
+
+
+def test_similarities_of_many_inclusions_at_once_equal_one_at_a_time(monkeypatch):
+    import scipy.sparse as sp
+
+    import ldnscreen.rankers as rankers
+
+    rng = np.random.default_rng(5)
+    X = sp.random(300, 2000, density=0.02, format="csr", dtype=np.float32, random_state=rng)
+    X.data = rng.uniform(0.01, 1.0, X.nnz).astype(np.float32)
+    rows = [3, 17, 17, 250, 299, 0]  # (a repeated row, and the first and last)
+    alone = [rankers._similarities(X, [row])[0] for row in rows]
+    together = rankers._similarities(X, rows)
+    assert all(a.dtype == b.dtype == np.float64 for a, b in zip(alone, together))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)  # the same sums in the same order: equal to the last bit
+    np.testing.assert_allclose(together[0], (X @ X[3].T).toarray().ravel(), rtol=1e-6)
+
+
+def test_a_reopened_review_merges_its_inclusions_in_blocks_to_the_same_similarities(monkeypatch):
+    import ldnscreen.rankers as rankers
+
+    monkeypatch.setattr(rankers, "_SCORING_GRAM_CELLS", 0)  # a large review: no kept kernel rows
+    monkeypatch.setattr(rankers, "_SIMILARITY_BLOCK", 2)  # blocks of 2, 2 and 1 inclusions
+    steps = [(0, 1), (1, 0), (2, 1), (4, 1), (3, 0), (5, 1), (6, 1)]
+    one_by_one = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+    for index, y in steps:
+        one_by_one.label(index, y)
+        one_by_one.next()
+    reopened = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+    for index, y in steps:  # all decisions first, as when a review is opened again
+        reopened.label(index, y)
+    reopened.next()
+    np.testing.assert_array_equal(reopened._neighbours, one_by_one._neighbours)
+    expected = _nearest_inclusion_similarity(reopened.X_, [0, 2, 4, 5, 6])
+    np.testing.assert_allclose(reopened._neighbour_mean, expected, rtol=1e-6)
