@@ -71,17 +71,12 @@ def init_review(name: str | Path, criteria: str | Path | None = None) -> ReviewS
     """
     text = None
     if criteria is not None:
-        path = Path(criteria)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise StoreError(f"{path}: cannot read the criteria file ({exc.strerror})") from None
-        from .criteria import Criteria
+        from .criteria import read_criteria_file
 
         try:
-            Criteria.loads(text)  # refuse a broken criteria file now, not later
+            text = read_criteria_file(criteria)[0]  # (a broken criteria file is refused now, not later)
         except ValueError as exc:
-            raise StoreError(f"{path}: {exc}") from None
+            raise StoreError(str(exc)) from None
     return ReviewStore.create(review_path(name), criteria_text=text)
 
 

@@ -39,11 +39,12 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from os import PathLike
+from pathlib import Path
 from typing import IO, Union
 
 from ldnscreen.records import Record
 
-__all__ = ["Criteria", "ExclusionReason", "STAGES", "parse_search_query", "search_clauses"]
+__all__ = ["Criteria", "ExclusionReason", "STAGES", "parse_search_query", "read_criteria_file", "search_clauses"]
 
 #: The screening stages a criterion can belong to.
 STAGES = ("title-abstract", "full-text")
@@ -472,3 +473,27 @@ class Criteria:
         """Question, inclusion description and terms, and search terms as one text."""
         parts = [self.name, self.question, self.inclusion_description, "; ".join(self.inclusion_terms), "; ".join(self.query_terms)]
         return "\n".join(p for p in parts if p)
+
+
+def read_criteria_file(path: Union[str, PathLike]) -> tuple[str, "Criteria"]:
+    """The text of a criteria file (TOML) and its :class:`Criteria`.
+
+    Raises a ``ValueError`` that names the file when it cannot be read or is
+    not valid criteria.
+
+    Examples
+    --------
+    >>> read_criteria_file("no-such-criteria.toml")
+    Traceback (most recent call last):
+    ...
+    ValueError: no-such-criteria.toml: cannot read the criteria file (No such file or directory)
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the criteria file ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        return text, Criteria.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

@@ -23,6 +23,7 @@ import resource
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -283,11 +284,12 @@ def simulate(
         labels)`` (see :func:`batch_schedule`).
     batch_growth : float, default=0.02
         Growth of the automatic batch with the number of labels.
-    criteria : Criteria, optional
-        The review's criteria (:class:`ldnscreen.criteria.Criteria`) as the
-        learner's prior: records are ranked by it until an inclusion and an
-        exclusion are labelled, then it is blended in with a weight that
-        falls as labels arrive (``ActiveLearner.prior``). With
+    criteria : Criteria or path, optional
+        The review's criteria (:class:`ldnscreen.criteria.Criteria`, or a
+        criteria file) as the learner's prior, in place of the learner's own:
+        records are ranked by it until an inclusion and an exclusion are
+        labelled, then it is blended in with a weight that falls as labels
+        arrive (``ActiveLearner.prior``). With
         ``prior_included=0, prior_excluded=0`` this replays a review that
         starts from its criteria alone.
 
@@ -305,7 +307,11 @@ def simulate(
     """
     from sklearn.utils import check_random_state
 
+    from .criteria import read_criteria_file
     from .rankers import _single_threaded
+
+    if isinstance(criteria, (str, PathLike)):  # a criteria file
+        criteria = read_criteria_file(criteria)[1]
 
     records = [r for r in records if label in r.labels]
     if not records:
@@ -497,7 +503,10 @@ def simulate_file(
     criteria: str | Path | None = None,
 ) -> SimulationResult:
     """Read a labelled file (and a criteria file), simulate it and write the outputs; used by ``ldnscreen simulate``."""
-    prior = load_criteria_file(criteria) if criteria is not None else None
+    if criteria is not None:
+        from .criteria import read_criteria_file
+
+        criteria = read_criteria_file(criteria)[1]  # (a bad file stops here, before any work)
     records = load_labelled_records(data)
     result = simulate(
         records,
@@ -509,30 +518,8 @@ def simulate_file(
         stopping=stopping,
         progress=progress,
         dataset=Path(data).stem,
-        criteria=prior,
+        criteria=criteria,
     )
     write_outputs(result, out_dir)
     return result
 
-
-def load_criteria_file(path: str | Path):
-    """:class:`~ldnscreen.criteria.Criteria` from a TOML file; a ``ValueError`` naming the file if it cannot be used.
-
-    Examples
-    --------
-    >>> load_criteria_file("no-such-criteria.toml")
-    Traceback (most recent call last):
-    ...
-    ValueError: no-such-criteria.toml: cannot read the criteria file (No such file or directory)
-    """
-    from .criteria import Criteria
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read the criteria file ({getattr(exc, 'strerror', None) or exc})") from None
-    try:
-        return Criteria.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None

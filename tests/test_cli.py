@@ -152,3 +152,18 @@ def test_stop_records_a_decision_only_when_the_rule_fires(review):
     assert "stopped title-abstract" in status.output
     forced = invoke("stop", "ldn-review", "--rule", "knee", "--force")
     assert forced.exit_code == 0 and "forced" in forced.output
+
+
+@pytest.mark.parametrize("content, problem", [(None, "cannot read the criteria file"),
+                                              (b'name = "LDN"\n[[exclusion]]\npatterns = ["rat"]\n', "has no 'reason'"),
+                                              (b"name = [unclosed", "Invalid"),
+                                              ('name = "Naltrexone f\u00fcr Schmerz"'.encode("latin-1"),
+                                               "cannot read the criteria file")])
+def test_init_refuses_a_criteria_file_it_cannot_use(tmp_path, monkeypatch, content, problem):
+    monkeypatch.chdir(tmp_path)
+    criteria = tmp_path / "criteria.toml"
+    if content is not None:
+        criteria.write_bytes(content)
+    result = invoke("init", "ldn-review", "--criteria", criteria)
+    assert result.exit_code == 1 and "criteria.toml" in result.output and problem in result.output, result.output
+    assert not (tmp_path / "ldn-review.ldnscreen").exists()  # no review made without its criteria
