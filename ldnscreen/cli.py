@@ -232,16 +232,32 @@ def simulate(
     stop: str = typer.Option("last-relevant", "--stop", help="last-relevant, all, or a number of records (priors not counted)."),
     stopping: Optional[str] = typer.Option(None, "--stopping", help="Stopping rules to replay, e.g. buscar,knee,consecutive:50."),
     criteria: Optional[Path] = typer.Option(None, "--criteria", "-c", help="Criteria file (TOML) ranking the records before the first labels; with --prior-included 0 --prior-excluded 0 the review starts from it alone."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Several seeds instead of --seed, e.g. 0-4 or 0,3,7: OUT/seed-S per seed, and summary.csv, summary.json and recall.png over them."),
 ) -> None:
     """Simulate screening a labelled dataset and score the order (WSS@95, recall, ATD, loss)."""
-    from .simulate import simulate_file
+    from rich.table import Table
+
+    from .simulate import SUMMARY_METRICS, parse_seeds, simulate_file, simulate_seeds, summarise
 
     if stop not in ("last-relevant", "all") and not stop.isdigit():
         _fail(f"--stop must be last-relevant, all or a number, got {stop!r}")
+    options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded,
+                   stop=int(stop) if stop.isdigit() else stop, stopping=stopping, criteria=criteria)
+    if seeds is not None:
+        with _clear_errors():
+            results = simulate_seeds(data, out, parse_seeds(seeds), **options)
+        table = Table(title=f"{data.name}: {len(results)} seeds", title_justify="left")
+        for column in ("", "mean", "sd", "min", "max"):
+            table.add_column(column, justify="right" if column else "left")
+        summary = summarise(results)
+        for name in (*SUMMARY_METRICS, "n_screened", "wall_seconds"):
+            s = summary[name]
+            table.add_row(name, *(f"{s[k]:.3f}" for k in ("mean", "sd", "min", "max")))
+        console.print(table)
+        console.print(f"wrote {out}/seed-S/ for each seed and {out}/summary.csv, summary.json, recall.png")
+        return
     with _clear_errors():
-        result = simulate_file(data, out, label=label, seed=seed, prior_included=prior_included,
-                               prior_excluded=prior_excluded, stop=int(stop) if stop.isdigit() else stop,
-                               stopping=stopping, criteria=criteria)
+        result = simulate_file(data, out, seed=seed, **options)
     m = result.metrics
     console.print(
         f"{m['n_records']} records, {m['n_relevant']} relevant (priors excluded): WSS@95 {m['wss_95']:.3f}, "

@@ -40,6 +40,10 @@ __all__ = [
     "batch_schedule",
     "load_labelled_records",
     "write_outputs",
+    "simulate_seeds",
+    "parse_seeds",
+    "summarise",
+    "write_summary",
 ]
 
 
@@ -463,24 +467,32 @@ def write_outputs(result: SimulationResult, out_dir: str | Path) -> Path:
 
 def plot_recall(result: SimulationResult, path: str | Path) -> None:
     """Recall curve of the simulation against random and perfect screening."""
+    wss = result.metrics["wss_95"]
+    _plot_recall_curves([result], path, f"{result.dataset or result.label}: WSS@95 = {wss:.3f}", "ldnscreen")
+
+
+def _plot_recall_curves(results: Sequence[SimulationResult], path: str | Path, title: str, label: str) -> None:
+    """Recall curves of runs on one dataset (thin lines when several) against random and perfect screening."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = result.metrics["n_records"]
-    r = result.metrics["n_relevant"]
-    y = complete_order(result.screened_labels, n, r)
-    x = np.arange(0, n + 1)
-    recall = np.r_[0, np.cumsum(y)] / r
+    several = len(results) > 1
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    n = max(result.metrics["n_records"] for result in results)
+    r = results[0].metrics["n_relevant"]
+    x = np.arange(0, n + 1)
     ax.plot(x, np.minimum(x / r, 1.0), color="grey", linestyle=":", label="perfect")
     ax.plot(x, x / n, color="black", linestyle="--", label="random (expected)")
-    ax.plot(x, recall, color="tab:blue", label="ldnscreen")
-    wss = result.metrics["wss_95"]
+    for k, result in enumerate(results):
+        n_run, r_run = result.metrics["n_records"], result.metrics["n_relevant"]
+        y = complete_order(result.screened_labels, n_run, r_run)
+        ax.plot(np.arange(0, n_run + 1), np.r_[0, np.cumsum(y)] / r_run, color="tab:blue",
+                alpha=0.6 if several else 1.0, linewidth=1.0 if several else None, label=None if k else label)
     ax.set_xlabel("records screened (priors excluded)")
     ax.set_ylabel("recall")
-    ax.set_title(f"{result.dataset or result.label}: WSS@95 = {wss:.3f}")
+    ax.set_title(title)
     ax.set_xlim(0, n)
     ax.set_ylim(0, 1.02)
     ax.legend(loc="lower right")
@@ -503,11 +515,7 @@ def simulate_file(
     criteria: str | Path | None = None,
 ) -> SimulationResult:
     """Read a labelled file (and a criteria file), simulate it and write the outputs; used by ``ldnscreen simulate``."""
-    if criteria is not None:
-        from .criteria import read_criteria_file
-
-        criteria = read_criteria_file(criteria)[1]  # (a bad file stops here, before any work)
-    records = load_labelled_records(data)
+    records, criteria = _read_inputs(data, criteria)
     result = simulate(
         records,
         label=label,
@@ -523,3 +531,129 @@ def simulate_file(
     write_outputs(result, out_dir)
     return result
 
+
+def _read_inputs(data: str | Path, criteria: str | Path | None):
+    """The labelled records of ``data`` and the :class:`~ldnscreen.criteria.Criteria` of a criteria file (or ``None``).
+
+    The criteria are read first: a bad criteria file stops before any work.
+    """
+    if criteria is not None:
+        from .criteria import read_criteria_file
+
+        criteria = read_criteria_file(criteria)[1]
+    return load_labelled_records(data), criteria
+
+
+#: Metrics summarised over seeds by :func:`simulate_seeds` (``summary.csv``, ``summary.json``).
+SUMMARY_METRICS = ("wss_95", "wss_100", "rrf_10", "rrf_25", "atd", "loss", "records_to_95_recall")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from ``"0-4"``, ``"0,3,7"`` or a mix (``"0-2,9"``), in the order given, without repeats.
+
+    Examples
+    --------
+    >>> parse_seeds("0-2,9"), parse_seeds("5")
+    ([0, 1, 2, 9], [5])
+    >>> parse_seeds("4-1")
+    Traceback (most recent call last):
+    ...
+    ValueError: --seeds: '4-1' is not a seed or a range of seeds like 0-4
+    """
+    seeds: list[int] = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        first, dash, last = part.partition("-")
+        if first.isdigit() and (not dash or (last.isdigit() and int(last) >= int(first))):
+            new = range(int(first), int(last) + 1) if dash else [int(first)]
+            seeds += [seed for seed in new if seed not in seeds]
+        else:
+            raise ValueError(f"--seeds: {part!r} is not a seed or a range of seeds like 0-4")
+    return seeds
+
+
+def simulate_seeds(
+    data: str | Path,
+    out_dir: str | Path,
+    seeds: Sequence[int],
+    *,
+    label: str = "label_included",
+    prior_included: int = 1,
+    prior_excluded: int = 1,
+    stop: str | int = "last-relevant",
+    stopping: str | None = None,
+    progress: bool = True,
+    criteria: str | Path | None = None,
+) -> list[SimulationResult]:
+    """:func:`simulate_file` once per seed, each into ``out_dir/seed-S``, and a summary over the seeds.
+
+    Besides each seed's ``order.csv``, ``metrics.json`` and ``recall.png``, writes
+    ``out_dir/summary.csv`` (one row per seed: :data:`SUMMARY_METRICS`, records
+    screened, wall seconds), ``out_dir/summary.json`` (mean, standard deviation,
+    minimum and maximum of each over the seeds, and the settings) and
+    ``out_dir/recall.png`` (every seed's recall curve against random and perfect
+    screening). The data and the criteria are read once.
+    """
+    if not seeds:
+        raise ValueError("simulate_seeds needs at least one seed")
+    records, criteria = _read_inputs(data, criteria)
+    out = Path(out_dir)
+    results = []
+    for seed in seeds:
+        result = simulate(records, label=label, seed=seed, prior_included=prior_included,
+                          prior_excluded=prior_excluded, stop=stop, stopping=stopping, progress=progress,
+                          dataset=Path(data).stem, criteria=criteria)
+        write_outputs(result, out / f"seed-{seed}")
+        results.append(result)
+    write_summary(results, out)
+    return results
+
+
+def summarise(results: Sequence[SimulationResult]) -> dict:
+    """Mean, standard deviation (0 for one seed), minimum and maximum of each metric over the runs.
+
+    Examples
+    --------
+    >>> recs = [Record(title=f"naltrexone pain trial {i}", labels={"label_included": 1}) for i in range(4)]
+    >>> recs += [Record(title=f"rat liver enzyme study {i}", labels={"label_included": 0}) for i in range(16)]
+    >>> runs = [simulate(recs, seed=s, progress=False) for s in (1, 2)]
+    >>> summary = summarise(runs)
+    >>> summary["seeds"], sorted(summary["wss_95"])
+    ([1, 2], ['max', 'mean', 'min', 'sd'])
+    """
+    import statistics
+
+    summary: dict[str, Any] = {"seeds": [r.seed for r in results]}
+    columns = {m: [float(r.metrics[m]) for r in results] for m in SUMMARY_METRICS}
+    columns["n_screened"] = [float(len(r.record_ids) - r.n_priors) for r in results]
+    columns["wall_seconds"] = [float(r.wall_seconds) for r in results]
+    for name, values in columns.items():
+        summary[name] = {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                         "min": min(values), "max": max(values)}
+    return summary
+
+
+def write_summary(results: Sequence[SimulationResult], out_dir: str | Path) -> dict:
+    """Write ``summary.csv``, ``summary.json`` and ``recall.png`` of several runs of one dataset; the summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "summary.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["seed", "n_screened", *SUMMARY_METRICS, "wall_seconds"])
+        for r in results:
+            writer.writerow([r.seed, len(r.record_ids) - r.n_priors, *(r.metrics[m] for m in SUMMARY_METRICS),
+                             round(r.wall_seconds, 4)])
+    first = results[0]
+    summary = summarise(results)
+    payload = {"dataset": first.dataset, "label": first.label, "n_records": first.n_records,
+               "n_relevant": first.n_relevant, **summary, "settings": {k: v for k, v in first.settings.items()}}
+    (out / "summary.json").write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    plot_recall_runs(results, out / "recall.png")
+    return summary
+
+
+def plot_recall_runs(results: Sequence[SimulationResult], path: str | Path) -> None:
+    """Every run's recall curve (one line per seed) against random and perfect screening."""
+    first, wss = results[0], summarise(results)["wss_95"]
+    title = f"{first.dataset or first.label}: WSS@95 = {wss['mean']:.3f} ± {wss['sd']:.3f} ({len(results)} seeds)"
+    _plot_recall_curves(results, path, title, "ldnscreen, one line per seed")

@@ -237,3 +237,41 @@ def test_one_thread_start_is_read_from_the_environment_at_import(threads, expect
     out = subprocess.run([sys.executable, "-c", "import ldnscreen.rankers as r; print(r._ONE_THREAD_FROM_START)"],
                          capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == expected
+
+
+def test_cli_simulate_several_seeds_writes_each_and_a_summary(dataset, tmp_path):
+    import statistics
+
+    out = tmp_path / "seeds"
+    res = CliRunner().invoke(app, ["simulate", str(dataset), "--seeds", "0-2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "3 seeds" in res.output and "wss_95" in res.output
+    per_seed = [json.loads((out / f"seed-{s}" / "metrics.json").read_text()) for s in range(3)]
+    with open(out / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["seed"]) for r in rows] == [0, 1, 2]
+    for row, metrics in zip(rows, per_seed):
+        assert float(row["wss_95"]) == pytest.approx(metrics["metrics"]["wss_95"])
+        assert int(row["n_screened"]) == metrics["n_screened"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1, 2] and summary["n_relevant"] == per_seed[0]["n_relevant"]
+    values = [m["metrics"]["atd"] for m in per_seed]
+    assert summary["atd"]["mean"] == pytest.approx(statistics.fmean(values))
+    assert summary["atd"]["sd"] == pytest.approx(statistics.stdev(values))
+    assert (out / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # each seed is the same run as on its own
+    single = tmp_path / "one"
+    assert CliRunner().invoke(app, ["simulate", str(dataset), "--seed", "1", "--out", str(single)]).exit_code == 0
+    assert (single / "order.csv").read_text() == (out / "seed-1" / "order.csv").read_text()
+    bad = CliRunner().invoke(app, ["simulate", str(dataset), "--seeds", "2-0", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 1 and "'2-0' is not a seed or a range of seeds" in bad.output
+    assert not (tmp_path / "bad").exists()
+
+
+def test_parse_seeds_keeps_the_order_given_without_repeats():
+    from ldnscreen.simulate import parse_seeds
+
+    assert parse_seeds("3,0-2,1") == [3, 0, 1, 2]
+    for text in ("", "a", "1-", "-1", "0-2-4"):
+        with pytest.raises(ValueError, match="is not a seed or a range of seeds"):
+            parse_seeds(text)
