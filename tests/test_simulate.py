@@ -275,3 +275,48 @@ def test_parse_seeds_keeps_the_order_given_without_repeats():
     for text in ("", "a", "1-", "-1", "0-2-4"):
         with pytest.raises(ValueError, match="is not a seed or a range of seeds"):
             parse_seeds(text)
+
+
+def _write_table(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_decisions_exported_by_ldnscreen_or_asreview_are_labels(tmp_path):
+    rows = [dict(row, **{"decision": "", "stage": ""}) for row in _rows()]
+    for row in rows:
+        del row["label_included"]
+    rows[0].update(decision="include", stage="full-text")
+    rows[1].update(decision="exclude", stage="full-text")
+    rows[2].update(decision="exclude", stage="title-abstract")
+    rows[3].update(decision="include", stage="title-abstract")  # not yet decided at full text
+    records = load_labelled_records(_write_table(tmp_path / "ldnscreen-export.csv", rows))
+    assert [r.labels for r in records[:5]] == [
+        {"label_abstract_screening": 1, "label_included": 1},
+        {"label_abstract_screening": 1, "label_included": 0},
+        {"label_abstract_screening": 0, "label_included": 0},
+        {"label_abstract_screening": 1},
+        {},
+    ]
+    # ASReview's export: an "included" column, empty where not screened
+    asreview = [{"record_id": r["record_id"], "title": r["title"], "abstract": r["abstract"],
+                 "included": "" if i % 10 == 9 else str(r["label_included"])} for i, r in enumerate(_rows())]
+    records = load_labelled_records(_write_table(tmp_path / "asreview.csv", asreview))
+    assert sum("label_included" in r.labels for r in records) == 54
+    result = simulate(records, seed=0, progress=False)
+    assert result.n_records == 54 and result.n_relevant == sum(int(r["included"] or 0) for r in asreview)
+
+
+def test_a_label_that_is_not_one_names_the_file_and_row(tmp_path):
+    rows = _rows()
+    rows[1]["label_included"] = "perhaps"
+    with pytest.raises(ValueError, match=r"bad\.csv: row 3: 'perhaps' is not a decision"):
+        load_labelled_records(_write_table(tmp_path / "bad.csv", rows))
+    rows[1]["label_included"] = "yes"  # words that are decisions are read as 0/1
+    assert load_labelled_records(_write_table(tmp_path / "words.csv", rows))[1].labels == {"label_included": 1}
+    unlabelled = [{"title": "a", "abstract": "b", "screened": "1"}]
+    with pytest.raises(ValueError, match="no record carries the label 'label_included' \\(labels found: none"):
+        simulate(load_labelled_records(_write_table(tmp_path / "none.csv", unlabelled)), progress=False)
