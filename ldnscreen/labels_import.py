@@ -38,6 +38,9 @@ __all__ = [
     "LabelImportError",
     "LabelImportReport",
     "parse_decision",
+    "label_columns",
+    "row_labels",
+    "DECISION_COLUMNS",
     "read_decision_table",
     "import_decisions",
 ]
@@ -279,6 +282,79 @@ def _at_stage(label: str | None, row_stage: str, stage: str) -> str | None:
     if stage == "title-abstract":  # decided at full-text, so it passed title-abstract
         return "include"
     return "other stage"  # decided at title-abstract: says nothing about full-text
+
+
+#: Decision columns read when a file has no ``label_*`` column (ldnscreen's and ASReview's exports).
+DECISION_COLUMNS = ("included", "asreview_label", "decision", "label")
+
+
+def _text(value: Any) -> str:
+    """A cell as stripped text (a spreadsheet's number 0 is "0", not empty)."""
+    return "" if value is None else str(value).strip()
+
+
+def label_columns(header: Sequence[str]) -> tuple[list[str], str | None, str | None]:
+    """The ``label_*`` columns of a table's header, else a decision column (and a ``stage`` column beside it).
+
+    Examples
+    --------
+    >>> label_columns(["title", "label_included"]), label_columns(["Title", "Decision", "Stage"])
+    ((['label_included'], None, None), ([], 'Decision', 'Stage'))
+    """
+    labels = [name for name in header if name and name.startswith("label_")]
+    if labels:
+        return labels, None, None
+    by_key = {name.strip().lower(): name for name in header if name}
+    decision = next((by_key[name] for name in DECISION_COLUMNS if name in by_key), None)
+    return [], decision, by_key.get("stage") if decision else None
+
+
+def row_labels(row: Mapping[str, Any], columns: tuple[Sequence[str], str | None, str | None]) -> dict[str, int]:
+    """A row's labels (``columns`` from :func:`label_columns`): its ``label_*`` values, or those its decision implies.
+
+    A decision is a final inclusion label (``label_included``). With a
+    ``stage`` (ldnscreen's export: the full-text decision where there is one,
+    else the title-abstract one), a full-text decision also means the record
+    passed title-abstract, and a title-abstract exclusion means it was not
+    included; a title-abstract inclusion says nothing about the final label.
+
+    Examples
+    --------
+    >>> row_labels({"decision": "exclude", "stage": "title-abstract"}, ([], "decision", "stage"))
+    {'label_abstract_screening': 0, 'label_included': 0}
+    >>> row_labels({"decision": "include", "stage": "title-abstract"}, ([], "decision", "stage"))
+    {'label_abstract_screening': 1}
+    >>> row_labels({"included": "1"}, ([], "included", None)), row_labels({"label_included": "yes"}, (["label_included"], None, None))
+    ({'label_included': 1}, {'label_included': 1})
+    """
+    label_names, decision, stage = columns
+    if label_names:
+        labels = {}
+        for name in label_names:
+            value = _text(row.get(name))
+            if value:
+                try:
+                    labels[name] = int(float(value))
+                except ValueError:
+                    verdict = parse_decision(value)
+                    if verdict is not None:
+                        labels[name] = int(verdict == "include")
+        return labels
+    if decision is None:
+        return {}
+    verdict = parse_decision(row.get(decision))
+    if verdict is None:
+        return {}
+    row_stage = _text(row.get(stage)) if stage is not None else ""
+    if not row_stage:
+        return {"label_included": int(verdict == "include")}
+    labels = {"label_abstract_screening": int(_at_stage(verdict, row_stage, "title-abstract") == "include")}
+    final = _at_stage(verdict, row_stage, "full-text")
+    if final == "other stage":  # decided at title-abstract: excluded there, or not yet decided at full text
+        final = "exclude" if verdict == "exclude" else None
+    if final is not None:
+        labels["label_included"] = int(final == "include")
+    return labels
 
 
 def _first(header: Sequence[str], names: Sequence[str]) -> str | None:

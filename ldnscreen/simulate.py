@@ -112,10 +112,13 @@ def load_labelled_records(path: str | Path) -> list[Record]:
     simulation must screen the dataset as published, as ASReview does, so that
     record counts and metrics stay comparable. Labels come from ``label_*``
     columns (0/1, or words such as include/exclude), else from a decision
-    column (:data:`DECISION_COLUMNS`: ldnscreen's and ASReview's exports; see
-    :func:`_row_labels`); a value that is not a label stops with the file and
-    row named. Other formats go through :func:`ldnscreen.io.read_file`.
+    column (ldnscreen's and ASReview's exports; see
+    :func:`ldnscreen.labels_import.row_labels`); a value that is not a label
+    stops with the file and row named. Other formats go through
+    :func:`ldnscreen.io.read_file`, which reads labels the same way.
     """
+    from .labels_import import label_columns, row_labels
+
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".tsv"):
         from .io import read_file
@@ -124,10 +127,10 @@ def load_labelled_records(path: str | Path) -> list[Record]:
     records = []
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        columns = _label_columns(reader.fieldnames or [])
+        columns = label_columns(reader.fieldnames or [])
         for row_number, row in enumerate(reader):
             try:
-                labels = _row_labels(row, *columns)
+                labels = row_labels(row, columns)
             except ValueError as exc:  # (row 1 is the header, as in a spreadsheet)
                 raise ValueError(f"{path.name}: row {row_number + 2}: {exc}") from None
             year = (row.get("year") or "").strip()
@@ -143,68 +146,6 @@ def load_labelled_records(path: str | Path) -> list[Record]:
                 )
             )
     return records
-
-
-#: Decision columns read when a file has no ``label_*`` column (ldnscreen's and ASReview's exports).
-DECISION_COLUMNS = ("included", "asreview_label", "decision", "label")
-
-
-def _label_columns(header: Sequence[str]) -> tuple[list[str], str | None, str | None]:
-    """The ``label_*`` columns, else a decision column (and a ``stage`` column beside it)."""
-    labels = [name for name in header if name and name.startswith("label_")]
-    if labels:
-        return labels, None, None
-    by_key = {name.strip().lower(): name for name in header if name}
-    decision = next((by_key[name] for name in DECISION_COLUMNS if name in by_key), None)
-    return [], decision, by_key.get("stage") if decision else None
-
-
-def _row_labels(row: dict, label_columns: Sequence[str], decision: str | None, stage: str | None) -> dict[str, int]:
-    """A row's labels: its ``label_*`` values, or those its decision implies.
-
-    A decision is a final inclusion label (``label_included``). With a
-    ``stage`` (ldnscreen's export: the full-text decision where there is one,
-    else the title-abstract one), a full-text decision also means the record
-    passed title-abstract, and a title-abstract exclusion means it was not
-    included; a title-abstract inclusion says nothing about the final label.
-
-    Examples
-    --------
-    >>> _row_labels({"decision": "exclude", "stage": "title-abstract"}, [], "decision", "stage")
-    {'label_abstract_screening': 0, 'label_included': 0}
-    >>> _row_labels({"decision": "include", "stage": "title-abstract"}, [], "decision", "stage")
-    {'label_abstract_screening': 1}
-    >>> _row_labels({"included": "1"}, [], "included", None), _row_labels({"label_included": "yes"}, ["label_included"], None, None)
-    ({'label_included': 1}, {'label_included': 1})
-    """
-    from .labels_import import _at_stage, parse_decision
-
-    if label_columns:
-        labels = {}
-        for name in label_columns:
-            value = (row.get(name) or "").strip()
-            if value:
-                try:
-                    labels[name] = int(float(value))
-                except ValueError:
-                    verdict = parse_decision(value)
-                    if verdict is not None:
-                        labels[name] = int(verdict == "include")
-        return labels
-    if decision is None:
-        return {}
-    verdict = parse_decision(row.get(decision))
-    if verdict is None:
-        return {}
-    if stage is None or not (row.get(stage) or "").strip():
-        return {"label_included": int(verdict == "include")}
-    labels = {"label_abstract_screening": int(_at_stage(verdict, row[stage], "title-abstract") == "include")}
-    final = _at_stage(verdict, row[stage], "full-text")
-    if final == "other stage":  # decided at title-abstract: excluded there, or not yet decided at full text
-        final = "exclude" if verdict == "exclude" else None
-    if final is not None:
-        labels["label_included"] = int(final == "include")
-    return labels
 
 
 def _source_id(record: Record, index: int) -> str:
@@ -386,6 +327,8 @@ def simulate(
 
     labelled = [r for r in records if label in r.labels]
     if not labelled:
+        from .labels_import import DECISION_COLUMNS
+
         found = sorted({name for r in records for name in r.labels})
         raise ValueError(f"no record carries the label {label!r} (labels found: {', '.join(found) or 'none'}; "
                          f"labels are read from label_* columns or a decision column: {', '.join(DECISION_COLUMNS)})")

@@ -320,3 +320,33 @@ def test_a_label_that_is_not_one_names_the_file_and_row(tmp_path):
     unlabelled = [{"title": "a", "abstract": "b", "screened": "1"}]
     with pytest.raises(ValueError, match="no record carries the label 'label_included' \\(labels found: none"):
         simulate(load_labelled_records(_write_table(tmp_path / "none.csv", unlabelled)), progress=False)
+
+
+def test_a_spreadsheet_export_with_decisions_is_simulated_like_its_csv(tmp_path):
+    import openpyxl
+
+    from ldnscreen.io import ReadError
+
+    rows = _rows()
+    header = ["record_id", "title", "abstract", "decision", "stage"]
+
+    def table(decisions):
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.append(header)
+        for row, decision in zip(rows, decisions):
+            sheet.append([row["record_id"], row["title"], row["abstract"], decision, "full-text" if decision else ""])
+        return book
+
+    decisions = ["include" if r["label_included"] else "exclude" for r in rows]
+    table(decisions).save(tmp_path / "export.xlsx")
+    _write_table(tmp_path / "export.csv", [dict(zip(header, [r["record_id"], r["title"], r["abstract"], d, "full-text"]))
+                                           for r, d in zip(rows, decisions)])
+    from_xlsx = simulate(load_labelled_records(tmp_path / "export.xlsx"), seed=2, progress=False)
+    from_csv = simulate(load_labelled_records(tmp_path / "export.csv"), seed=2, progress=False)
+    assert from_xlsx.labels == from_csv.labels and from_xlsx.metrics == from_csv.metrics
+    assert from_xlsx.n_relevant == sum(r["label_included"] for r in rows)
+    decisions[4] = "perhaps"
+    table(decisions).save(tmp_path / "bad.xlsx")
+    with pytest.raises(ReadError, match="'perhaps' is not a decision"):
+        load_labelled_records(tmp_path / "bad.xlsx")

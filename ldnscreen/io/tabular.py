@@ -159,6 +159,13 @@ class TabularReader(Reader):
                 f"{', '.join(h for h in header if h) or 'none'}",
             )
         labels = [(i, LABEL_COLUMNS[k]) for i, k in enumerate(keys) if k in LABEL_COLUMNS]
+        decisions = None  # without a label column, a decision column (and stage) as ldnscreen's export has
+        if not labels:
+            from ..labels_import import label_columns, row_labels
+
+            decisions = label_columns(header)
+            if decisions[1] is None:
+                decisions = None
         records: list[Record] = []
         bad: list[BadRecord] = []
         for number, row in enumerate(rows, start=2):
@@ -182,6 +189,12 @@ class TabularReader(Reader):
                 value = _label(cells[i]) if i < len(cells) else None
                 if value is not None:
                     record_labels.setdefault(name, value)
+            if decisions is not None:
+                try:
+                    record_labels = row_labels(dict(zip(header, cells)), decisions)
+                except ValueError as exc:
+                    bad.append(BadRecord(f"line {number}", f"record {len(records) + len(bad) + 1}: {exc}"))
+                    continue
             pmid = get("pmid")
             if pmid.endswith(".0"):
                 pmid = pmid[:-2]
