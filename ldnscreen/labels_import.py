@@ -309,8 +309,14 @@ def label_columns(header: Sequence[str]) -> tuple[list[str], str | None, str | N
     return [], decision, by_key.get("stage") if decision else None
 
 
-def row_labels(row: Mapping[str, Any], columns: tuple[Sequence[str], str | None, str | None]) -> dict[str, int]:
+def row_labels(
+    row: Mapping[str, Any], columns: tuple[Sequence[str], str | None, str | None], strict: bool = True
+) -> dict[str, int]:
     """A row's labels (``columns`` from :func:`label_columns`): its ``label_*`` values, or those its decision implies.
+
+    A value that is not a label raises ``ValueError``, or with ``strict=False``
+    gives no label (as a bibliographic import reads an unknown decision such as
+    Rayyan's "conflict").
 
     A decision is a final inclusion label (``label_included``). With a
     ``stage`` (ldnscreen's export: the full-text decision where there is one,
@@ -327,6 +333,11 @@ def row_labels(row: Mapping[str, Any], columns: tuple[Sequence[str], str | None,
     >>> row_labels({"included": "1"}, ([], "included", None)), row_labels({"label_included": "yes"}, (["label_included"], None, None))
     ({'label_included': 1}, {'label_included': 1})
     """
+    if not strict:
+        try:
+            return row_labels(row, columns)
+        except ValueError:
+            return {}
     label_names, decision, stage = columns
     if label_names:
         labels = {}

@@ -189,12 +189,8 @@ class TabularReader(Reader):
                 value = _label(cells[i]) if i < len(cells) else None
                 if value is not None:
                     record_labels.setdefault(name, value)
-            if decisions is not None:
-                try:
-                    record_labels = row_labels(dict(zip(header, cells)), decisions)
-                except ValueError as exc:
-                    bad.append(BadRecord(f"line {number}", f"record {len(records) + len(bad) + 1}: {exc}"))
-                    continue
+            if decisions is not None:  # (an unknown decision, e.g. Rayyan's "conflict": no label, as above)
+                record_labels = row_labels(dict(zip(header, cells)), decisions, strict=False)
             pmid = get("pmid")
             if pmid.endswith(".0"):
                 pmid = pmid[:-2]
