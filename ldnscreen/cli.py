@@ -246,6 +246,8 @@ def simulate(
     if seeds is not None:
         with _clear_errors():
             results = simulate_seeds(data, out, parse_seeds(seeds), **options)
+        if results[0].settings.get("records_without_label"):
+            err.print(f"{results[0].settings['records_without_label']} records of {data.name} have no {label} and were left out")
         table = Table(title=f"{data.name}: {len(results)} seeds", title_justify="left")
         for column in ("", "mean", "sd", "min", "max"):
             table.add_column(column, justify="right" if column else "left")
@@ -258,6 +260,8 @@ def simulate(
         return
     with _clear_errors():
         result = simulate_file(data, out, seed=seed, **options)
+    if result.settings.get("records_without_label"):
+        err.print(f"{result.settings['records_without_label']} records of {data.name} have no {label} and were left out")
     m = result.metrics
     console.print(
         f"{m['n_records']} records, {m['n_relevant']} relevant (priors excluded): WSS@95 {m['wss_95']:.3f}, "

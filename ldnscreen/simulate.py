@@ -325,16 +325,18 @@ def simulate(
     if isinstance(criteria, (str, PathLike)):  # a criteria file
         criteria = read_criteria_file(criteria)[1]
 
-    labelled = [r for r in records if label in r.labels]
-    if not labelled:
+    keep = [i for i, r in enumerate(records) if label in r.labels]
+    if not keep:
         from .labels_import import DECISION_COLUMNS
 
         found = sorted({name for r in records for name in r.labels})
         raise ValueError(f"no record carries the label {label!r} (labels found: {', '.join(found) or 'none'}; "
                          f"labels are read from label_* columns or a decision column: {', '.join(DECISION_COLUMNS)})")
-    records = labelled
+    # ids before leaving out the records without the label: a row number is the input file's
+    ids = [_source_id(records[i], i) for i in keep]
+    left_out = len(records) - len(keep)
+    records = [records[i] for i in keep]
     y = np.array([int(r.labels[label]) for r in records], dtype=np.int64)
-    ids = [_source_id(r, i) for i, r in enumerate(records)]
     n_records, n_relevant = len(y), int(y.sum())
 
     rng = check_random_state(seed)
@@ -384,6 +386,7 @@ def simulate(
         "stop": stop,
         "batch_size": batch_size,
         "batch_growth": batch_growth,
+        "records_without_label": left_out,
         "learner": _describe(model),
     }
     if criteria is not None:

@@ -350,3 +350,23 @@ def test_a_spreadsheet_export_with_decisions_is_simulated_like_its_csv(tmp_path)
     table(decisions).save(tmp_path / "conflict.xlsx")
     records = load_labelled_records(tmp_path / "conflict.xlsx")
     assert records[4].labels == {} and all(r.labels for i, r in enumerate(records) if i != 4)
+
+
+def test_records_without_the_label_are_left_out_and_rows_keep_their_numbers(tmp_path):
+    rows = [{k: v for k, v in row.items() if k != "record_id"} for row in _rows()]
+    for i in (0, 7, 8, 30):  # not screened: no label
+        rows[i]["label_included"] = ""
+    data = _write_table(tmp_path / "partly.csv", rows)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["simulate", str(data), "--seed", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "4 records of partly.csv have no label_included and were left out" in res.output
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["settings"]["records_without_label"] == 4 and written["n_records"] == 56
+    with open(out / "order.csv") as f:
+        screened = {int(r["record_id"]) for r in csv.DictReader(f)}
+    assert not screened & {0, 7, 8, 30}  # record ids are the input's row numbers, not the kept rows'
+    scorer = _score_order_module()
+    rescored = scorer.score(scorer.read_order(out / "order.csv"), scorer.read_input_labels(data, "label_included"))
+    for key, value in written["metrics"].items():
+        assert rescored[key] == pytest.approx(value, abs=1e-12), key
