@@ -223,7 +223,7 @@ def extract(
 
 @app.command()
 def simulate(
-    data: Path = typer.Argument(..., help="Fully labelled file (CSV with title, abstract, label_included...)."),
+    data: Path = typer.Argument(..., help="Labelled file: CSV with title, abstract, label_included..., or an ldnscreen or ASReview export with decisions."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for order.csv, metrics.json and recall.png."),
     seed: int = typer.Option(0, "--seed", help="Seed for the priors and the learner."),
     prior_included: int = typer.Option(1, "--prior-included", help="Relevant records labelled before the first training."),
@@ -243,11 +243,15 @@ def simulate(
         _fail(f"--stop must be last-relevant, all or a number, got {stop!r}")
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded,
                    stop=int(stop) if stop.isdigit() else stop, stopping=stopping, criteria=criteria)
-    if seeds is not None:
-        with _clear_errors():
+    with _clear_errors():
+        if seeds is not None:
             results = simulate_seeds(data, out, parse_seeds(seeds), **options)
-        if results[0].settings.get("records_without_label"):
-            err.print(f"{results[0].settings['records_without_label']} records of {data.name} have no {label} and were left out")
+        else:
+            results = [simulate_file(data, out, seed=seed, **options)]
+    left_out = results[0].settings.get("records_without_label")
+    if left_out:
+        err.print(f"{left_out} records of {data.name} have no {label} and were left out")
+    if seeds is not None:
         table = Table(title=f"{data.name}: {len(results)} seeds", title_justify="left")
         for column in ("", "mean", "sd", "min", "max"):
             table.add_column(column, justify="right" if column else "left")
@@ -258,10 +262,7 @@ def simulate(
         console.print(table)
         console.print(f"wrote {out}/seed-S/ for each seed and {out}/summary.csv, summary.json, recall.png")
         return
-    with _clear_errors():
-        result = simulate_file(data, out, seed=seed, **options)
-    if result.settings.get("records_without_label"):
-        err.print(f"{result.settings['records_without_label']} records of {data.name} have no {label} and were left out")
+    result = results[0]
     m = result.metrics
     console.print(
         f"{m['n_records']} records, {m['n_relevant']} relevant (priors excluded): WSS@95 {m['wss_95']:.3f}, "
