@@ -532,18 +532,14 @@ def simulate_file(
 ) -> SimulationResult:
     """Read a labelled file (and a criteria file), simulate it and write the outputs; used by ``ldnscreen simulate``."""
     records, criteria = _read_inputs(data, criteria)
-    result = simulate(
-        records,
-        label=label,
-        seed=seed,
-        prior_included=prior_included,
-        prior_excluded=prior_excluded,
-        stop=stop,
-        stopping=stopping,
-        progress=progress,
-        dataset=Path(data).stem,
-        criteria=criteria,
-    )
+    options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded, stop=stop,
+                   stopping=stopping, progress=progress, criteria=criteria)
+    return _simulate_and_write(records, data, seed, out_dir, options)
+
+
+def _simulate_and_write(records, data: str | Path, seed, out_dir: str | Path, options: dict) -> SimulationResult:
+    """:func:`simulate` of a file's records with one seed, its outputs written into ``out_dir``."""
+    result = simulate(records, seed=seed, dataset=Path(data).stem, **options)
     write_outputs(result, out_dir)
     return result
 
@@ -613,14 +609,10 @@ def simulate_seeds(
     if not seeds:
         raise ValueError("simulate_seeds needs at least one seed")
     records, criteria = _read_inputs(data, criteria)
+    options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded, stop=stop,
+                   stopping=stopping, progress=progress, criteria=criteria)
     out = Path(out_dir)
-    results = []
-    for seed in seeds:
-        result = simulate(records, label=label, seed=seed, prior_included=prior_included,
-                          prior_excluded=prior_excluded, stop=stop, stopping=stopping, progress=progress,
-                          dataset=Path(data).stem, criteria=criteria)
-        write_outputs(result, out / f"seed-{seed}")
-        results.append(result)
+    results = [_simulate_and_write(records, data, seed, out / f"seed-{seed}", options) for seed in seeds]
     write_summary(results, out)
     return results
 
@@ -664,12 +656,15 @@ def write_summary(results: Sequence[SimulationResult], out_dir: str | Path) -> d
     payload = {"dataset": first.dataset, "label": first.label, "n_records": first.n_records,
                "n_relevant": first.n_relevant, **summary, "settings": {k: v for k, v in first.settings.items()}}
     (out / "summary.json").write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
-    plot_recall_runs(results, out / "recall.png")
+    plot_recall_runs(results, out / "recall.png", summary)
     return summary
 
 
-def plot_recall_runs(results: Sequence[SimulationResult], path: str | Path) -> None:
-    """Every run's recall curve (one line per seed) against random and perfect screening."""
-    first, wss = results[0], summarise(results)["wss_95"]
+def plot_recall_runs(results: Sequence[SimulationResult], path: str | Path, summary: dict | None = None) -> None:
+    """Every run's recall curve (one line per seed) against random and perfect screening.
+
+    ``summary`` is :func:`summarise` of ``results`` when already computed (its WSS@95 goes in the title).
+    """
+    first, wss = results[0], (summary or summarise(results))["wss_95"]
     title = f"{first.dataset or first.label}: WSS@95 = {wss['mean']:.3f} ± {wss['sd']:.3f} ({len(results)} seeds)"
     _plot_recall_curves(results, path, title, "ldnscreen, one line per seed")
