@@ -41,6 +41,7 @@ try:  # the kernel of sklearn.preprocessing.normalize for CSR matrices
 except ImportError:  # pragma: no cover
     _inplace_row_normalize_l2 = None
 
+from ldnscreen._compiled import kernels as _kernels  # compiled inner loops, or None
 from ldnscreen.records import Record
 
 __all__ = ["TextFeatures", "save_matrix", "load_matrix", "record_texts"]
@@ -288,6 +289,13 @@ def _piece_ids(text: bytes, token_ids: _TokenIds) -> np.ndarray:
     >>> _piece_ids(b"pain  naltrexone a pain ", ids).tolist(), ids.tokens
     ([0, 1, -2, 0], ['pain', 'naltrexone'])
     """
+    if _kernels is not None:  # the same split and numbering, compiled (no Arrow arrays to build)
+        keys, indices = _kernels.split_distinct(text)
+        if type(token_ids) is _GrowingTokenIds and not token_ids.stop_words:
+            values = token_ids.ids_of_distinct(keys, lambda new: [key.decode() for key in compress(keys, new.tolist())])
+        else:
+            values = token_ids.ids_of(keys)
+        return values[np.frombuffer(indices, dtype=np.int32)]
     arrow = _arrow()
     if arrow is None or len(text) >= np.iinfo(np.int32).max:
         return token_ids.ids_of(text.split())

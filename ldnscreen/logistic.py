@@ -51,6 +51,8 @@ import scipy.sparse as sp
 from scipy.linalg.lapack import dpotrf, dpotrs, dtrtrs
 from scipy.special import expit
 
+from ldnscreen._compiled import kernels as _kernels  # compiled inner loops, or None
+
 try:  # scipy's own sparse kernels, called without building a matrix object (~40 us a step)
     from scipy.sparse._sparsetools import csc_matvec as _csc_matvec
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
@@ -113,6 +115,8 @@ def newton_kernel(
     beta = np.zeros(n) if beta is None else np.array(beta, dtype=np.float64)
     if n == 0:
         return beta, 0
+    if _kernels is not None:
+        return _newton_compiled(G, s, cost, beta, tol, max_iter, state)
     cs = cost * s
     neg_s = -s
     # A contiguous G (a kept Gram matrix is a view into a larger buffer): its products are the
@@ -187,6 +191,31 @@ def newton_kernel(
         beta, m, z, f = beta_new, m_new, z_new, f_new
     if state is not None:
         state["chol"], state["root"] = (chol, root) if n >= CARRY_ROWS else (None, None)
+    return beta, n_iter
+
+
+def _newton_compiled(G, s, cost, beta, tol, max_iter, state):
+    """:func:`newton_kernel` through ``ldnscreen._kernels.newton``: the same iteration, compiled.
+
+    The kept factor is exchanged with ``state`` as the numpy code keeps it (a
+    Fortran-ordered lower factor and its weights), so the two can follow each other.
+    """
+    n = beta.shape[0]
+    carry = state is not None and n >= CARRY_ROWS
+    factor, root = np.empty((n, n)), np.empty(n)  # (the factor column-major: factor.T is the matrix)
+    old = old_root = None
+    if carry and state.get("chol") is not None and state["chol"].shape[0] <= n:
+        old, old_root = np.asfortranarray(state["chol"]).T, np.ascontiguousarray(state["root"], dtype=np.float64)
+    if G.dtype != np.float64 or G.strides[1] != G.itemsize:  # (a kept Gram matrix's block is used in place)
+        G = np.ascontiguousarray(G, dtype=np.float64)
+    n_iter, factored, _ = _kernels.newton(
+        G, np.ascontiguousarray(s, dtype=np.float64),
+        np.ascontiguousarray(cost, dtype=np.float64), beta, float(tol), int(max_iter), factor, root, old, old_root,
+    )
+    if n_iter < 0:  # not positive definite: cannot happen in exact arithmetic
+        raise np.linalg.LinAlgError("Cholesky factorisation failed")
+    if state is not None:
+        state["chol"], state["root"] = (factor.T, root) if carry and factored else (None, None)
     return beta, n_iter
 
 
@@ -494,7 +523,7 @@ class ScoringGram(LabelledGram):
         # For the products of _column_into: each row's columns ascending, their values, and per
         # column of X where its values start and end in T.
         ordered = X if X.has_sorted_indices else X.sorted_indices()
-        self._columns, self._values = ordered.indices, ordered.data
+        self._columns, self._values = ordered.indices.astype(index_dtype, copy=False), ordered.data
         self._spans = np.column_stack([self._T[0][:-1], self._T[0][1:]])
         self._bounds = X.indptr.tolist()  # (Python ints: read twice per new labelled row)
 
@@ -541,7 +570,9 @@ class ScoringGram(LabelledGram):
         k = stop - start
         if k:
             Tp, Tj, Tx = self._T
-            if _csc_matvec is None:
+            if _kernels is not None:  # the loop below's sums, compiled, without building its operands
+                _kernels.kernel_column(Tp, Tj, Tx, self._columns[start:stop], self._values[start:stop], out)
+            elif _csc_matvec is None:
                 X = self.X
                 values = X.data[start:stop].astype(np.float64)
                 out += sp.csr_matrix((Tx, Tj, Tp), shape=(X.shape[1], X.shape[0]))[self._row_indices[start:stop]].T @ values

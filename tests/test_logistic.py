@@ -7,7 +7,21 @@ import pytest
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
+from ldnscreen import _compiled
 from ldnscreen.logistic import LabelledGram, ScoringGram, class_costs, fit_logistic, newton_kernel
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def code_path(request, monkeypatch):
+    """Every test here runs on the compiled inner loops (ldnscreen/_kernels.c) and on the numpy code."""
+    import ldnscreen.logistic as logistic
+
+    if request.param == "compiled":
+        if _compiled.kernels is None:
+            pytest.skip("ldnscreen._kernels was not compiled")
+    else:
+        monkeypatch.setattr(logistic, "_kernels", None)
+    return request.param
 
 
 def sparse_problem(seed: int, n: int = 60, d: int = 400, density: float = 0.03, share: float = 0.15):
@@ -199,18 +213,29 @@ def test_scoring_gram_without_scipys_private_kernels(monkeypatch):
     np.testing.assert_allclose(public.margins(beta), fast.margins(beta), atol=1e-12)
 
 
-def test_carried_hessian_factor_reaches_the_same_optimum_with_fewer_factorisations(monkeypatch):
+def test_carried_hessian_factor_reaches_the_same_optimum_with_fewer_factorisations(monkeypatch, code_path):
     import ldnscreen.logistic as logistic
 
     monkeypatch.setattr(logistic, "CARRY_ROWS", 20)
     factorisations = []
-    dpotrf = logistic.dpotrf
+    if code_path == "compiled":
+        kernels = logistic._kernels
 
-    def counted(*args, **kwargs):
-        factorisations.append(args[0].shape[0])
-        return dpotrf(*args, **kwargs)
+        class Counting:  # the compiled solver reports how many Hessians it factorised
+            def newton(self, *args):
+                result = kernels.newton(*args)
+                factorisations.extend([args[0].shape[0]] * result[2])
+                return result
 
-    monkeypatch.setattr(logistic, "dpotrf", counted)
+        monkeypatch.setattr(logistic, "_kernels", Counting())
+    else:
+        dpotrf = logistic.dpotrf
+
+        def counted(*args, **kwargs):
+            factorisations.append(args[0].shape[0])
+            return dpotrf(*args, **kwargs)
+
+        monkeypatch.setattr(logistic, "dpotrf", counted)
     X, y = sparse_problem(9, n=80)
     G = (X @ X.T).toarray() + 1.0
     s = np.where(y == 1, 1.0, -1.0)
