@@ -74,6 +74,7 @@ def test_newton_takes_the_numpy_codes_steps(n, size):
 def test_newton_carries_the_factor_as_the_numpy_code_does(monkeypatch):
     """Rows arrive one to three at a time past CARRY_ROWS: the kept factor is bordered, in either code."""
     monkeypatch.setattr(logistic, "CARRY_ROWS", 16)
+    monkeypatch.setattr(logistic, "COMPILED_CARRY_ROWS", 16)
     G, s, cost = problem(3, 90, 128)
     states = {True: {}, False: {}}
     betas = {True: np.zeros(0), False: np.zeros(0)}

@@ -217,6 +217,7 @@ def test_carried_hessian_factor_reaches_the_same_optimum_with_fewer_factorisatio
     import ldnscreen.logistic as logistic
 
     monkeypatch.setattr(logistic, "CARRY_ROWS", 20)
+    monkeypatch.setattr(logistic, "COMPILED_CARRY_ROWS", 20)
     factorisations = []
     if code_path == "compiled":
         kernels = logistic._kernels
