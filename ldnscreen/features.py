@@ -277,11 +277,12 @@ def _piece_ids(text: bytes, token_ids: _TokenIds) -> np.ndarray:
 
     ``text`` is joined :func:`_pieces`: valid UTF-8, pieces separated by
     spaces. A bytes object and a dictionary lookup per piece cost more than
-    the rest of the tokenisation, so Arrow splits the text and numbers the
-    distinct pieces in order of first appearance (its dictionary encoding);
+    the rest of the tokenisation, so the compiled ``split_distinct``
+    (``ldnscreen/_kernels.c``), or else Arrow, splits the text and numbers the
+    distinct pieces in order of first appearance (Arrow's dictionary encoding);
     only these are looked up, in that order, so a :class:`_GrowingTokenIds`
-    numbers new tokens exactly as piece by piece. Without pyarrow (or for a
-    text of 2 GB or more) the pieces are looked up one by one.
+    numbers new tokens exactly as piece by piece. Without either (or, with
+    Arrow, for a text of 2 GB or more) the pieces are looked up one by one.
 
     Examples
     --------
