@@ -91,8 +91,11 @@ exported(const char *module_name, const char *name)
 {
     void *pointer = NULL;
     PyObject *module = PyImport_ImportModule(module_name);
-    if (module == NULL)
+    if (module == NULL) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ImportError, "ldnscreen._kernels: %s cannot be imported", module_name);
         return NULL;
+    }
     PyObject *table = PyObject_GetAttrString(module, "__pyx_capi__");
     if (table != NULL) {
         PyObject *capsule = PyDict_GetItemString(table, name); /* borrowed */
@@ -103,6 +106,10 @@ exported(const char *module_name, const char *name)
         Py_DECREF(table);
     }
     Py_DECREF(module);
+    if (pointer == NULL) { /* whatever went wrong, an ImportError: ldnscreen then runs its numpy code */
+        PyErr_Clear();
+        PyErr_Format(PyExc_ImportError, "ldnscreen._kernels: %s.%s not found", module_name, name);
+    }
     return pointer;
 }
 

@@ -33,6 +33,16 @@ def test_environment_turns_the_compiled_code_off():
     assert out.split() == ["None", "None", "None"]
 
 
+@needs_kernels
+def test_without_scipys_lapack_exports_the_numpy_code_runs():
+    """If scipy stops exporting LAPACK to compiled code, the module does not load and ldnscreen goes on."""
+    code = ("import sys, types, scipy.linalg; sys.modules['scipy.linalg.cython_lapack'] = types.ModuleType('cython_lapack'); "
+            "from ldnscreen import _compiled, logistic; import numpy as np; "
+            "print(_compiled.kernels, logistic.newton_kernel(np.eye(2) + 1, np.array([1.0, -1.0]), np.ones(2))[1] > 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["None", "True"]
+
+
 # --- newton -------------------------------------------------------------------------------------
 
 
