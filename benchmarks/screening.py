@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from ldnscreen._compiled import kernels as compiled_kernels  # noqa: E402
 from ldnscreen.corpora import shared_dir  # noqa: E402
 
 DEFAULT_DATA = (shared_dir() or ROOT.parent / "shared") / "corpora" / "screening"  # ($LDNSCREEN_SHARED first)
@@ -159,7 +160,9 @@ def run_benchmark(args) -> Path:
     done = read_done(runs_path)
     learner_params = json.loads(args.learner) if args.learner else None
     learner = build_learner(learner_params)
-    (out / "settings.json").write_text(json.dumps(vars(args), indent=2, default=str))
+    # (whether ldnscreen ran its compiled inner loops: the numpy fallback is slower on small reviews)
+    settings = {**vars(args), "ldnscreen_compiled": compiled_kernels is not None}
+    (out / "settings.json").write_text(json.dumps(settings, indent=2, default=str))
 
     files = sorted(p for p in Path(args.data_dir).glob("*.csv") if p.name != "MANIFEST.csv")
     wanted = set(args.datasets.split(",")) if args.datasets else (set(QUICK_DATASETS) if args.quick else None)

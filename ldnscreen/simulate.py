@@ -388,6 +388,7 @@ def simulate(
         "batch_growth": batch_growth,
         "records_without_label": left_out,
         "learner": _describe(model),
+        "compiled": _compiled_in_use(),  # (wall time: the numpy fallback is 1.3-2.2x slower on small reviews)
     }
     if criteria is not None:
         settings["criteria"] = criteria.name
@@ -407,6 +408,13 @@ def simulate(
         settings=settings,
         cpu_seconds=cpu,
     )
+
+
+def _compiled_in_use() -> bool:
+    """Whether this simulation ran the compiled inner loops (``ldnscreen/_kernels.c``) or the numpy code."""
+    from . import features, logistic
+
+    return logistic._kernels is not None and features._kernels is not None
 
 
 def _peak_memory_mb() -> float:

@@ -363,6 +363,9 @@ def test_records_without_the_label_are_left_out_and_rows_keep_their_numbers(tmp_
     assert "4 records of partly.csv have no label_included and were left out" in res.output
     written = json.loads((out / "metrics.json").read_text())
     assert written["settings"]["records_without_label"] == 4 and written["n_records"] == 56
+    from ldnscreen._compiled import kernels
+
+    assert written["settings"]["compiled"] is (kernels is not None)
     with open(out / "order.csv") as f:
         screened = {int(r["record_id"]) for r in csv.DictReader(f)}
     assert not screened & {0, 7, 8, 30}  # record ids are the input's row numbers, not the kept rows'
