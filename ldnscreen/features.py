@@ -290,20 +290,32 @@ def _piece_ids(text: bytes, token_ids: _TokenIds) -> np.ndarray:
     >>> _piece_ids(b"pain  naltrexone a pain ", ids).tolist(), ids.tokens
     ([0, 1, -2, 0], ['pain', 'naltrexone'])
     """
-    if _kernels is not None:  # the same split and numbering, compiled (no Arrow arrays to build)
+    split = _distinct_pieces(text)
+    if split is None:
+        return token_ids.ids_of(text.split())
+    keys, indices, names_of = split
+    if type(token_ids) is _GrowingTokenIds and not token_ids.stop_words:
+        values = token_ids.ids_of_distinct(keys, names_of)
+    else:
+        values = token_ids.ids_of(keys)
+    return values[indices]
+
+
+def _distinct_pieces(text: bytes):
+    """``text.split()``'s distinct pieces in order of first appearance (bytes), each piece's number
+    among them, and ``names_of(mask)``: the pieces where ``mask`` as strings; ``None`` where neither
+    the compiled ``split_distinct`` nor Arrow (for a text under 2 GB) can do it.
+    """
+    if _kernels is not None:  # compiled: no Arrow arrays to build
         keys, indices = _kernels.split_distinct(text)
-        if type(token_ids) is _GrowingTokenIds and not token_ids.stop_words:
-            values = token_ids.ids_of_distinct(keys, lambda new: [key.decode() for key in compress(keys, new.tolist())])
-        else:
-            values = token_ids.ids_of(keys)
-        return values[np.frombuffer(indices, dtype=np.int32)]
+        return keys, np.frombuffer(indices, dtype=np.int32), lambda new: [key.decode() for key in compress(keys, new.tolist())]
     arrow = _arrow()
     if arrow is None or len(text) >= np.iinfo(np.int32).max:
-        return token_ids.ids_of(text.split())
+        return None
     pa, pc = arrow
     text = text.strip()  # (Arrow gives an empty piece for white space at either end, and for no text)
     if not text:
-        return np.zeros(0, dtype=np.int64)
+        return [], np.zeros(0, dtype=np.int64), lambda new: []
     offsets = pa.py_buffer(np.array([0, len(text)], dtype=np.int32))
     whole = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(text)])
     # (C's allocator: Arrow's own pool would keep the memory of the largest chunk after the fit)
@@ -312,11 +324,7 @@ def _piece_ids(text: bytes, token_ids: _TokenIds) -> np.ndarray:
     encoded = pc.dictionary_encode(pieces, memory_pool=pool)  # distinct pieces in order of first appearance
     distinct = encoded.dictionary
     keys = distinct.cast(pa.binary(), memory_pool=pool).to_pylist()
-    if type(token_ids) is _GrowingTokenIds and not token_ids.stop_words:
-        values = token_ids.ids_of_distinct(keys, lambda new: distinct.filter(pa.array(new)).to_pylist())
-    else:
-        values = token_ids.ids_of(keys)
-    return values[encoded.indices.to_numpy()]
+    return keys, encoded.indices.to_numpy(), lambda new: distinct.filter(pa.array(new)).to_pylist()
 
 
 def _tokenise(docs: Sequence[str], token_ids: _TokenIds, strip_accents: bool):
