@@ -974,13 +974,15 @@ def make(name: str) -> ActiveLearner:
         return ActiveLearner(features=TextFeatures(min_df=1))
     if head == "once":
         return OnceColumns()
-    if head == "cfg":  # cfg:title=0,C=0.3,boost=10,bv=0.5,mindf=1,mkr=400 - the default learner with these settings
+    if head == "cfg":  # cfg:title=0,C=0.3,boost=10,bv=0.5,mindf=1,mkr=400,stop=english,maxdf=0.5,ngram=3 - the default learner with these settings
         from sklearn.base import clone
 
         from ldnscreen.rankers import SCREENING_CLASSIFIER
 
         features = TextFeatures(min_df=int(options.get("mindf", 1)), title_weight=float(options.get("title", 0.5)),
-                                sublinear_tf=options.get("sublinear", "1") == "1")
+                                sublinear_tf=options.get("sublinear", "1") == "1",
+                                stop_words=options.get("stop"), max_df=float(options.get("maxdf", 0.95)),
+                                ngram_range=(1, int(options.get("ngram", 2))))
         classifier = clone(SCREENING_CLASSIFIER).set_params(
             C=float(options.get("C", 1.0)), inclusion_boost=float(options.get("boost", 10.0)))
         if "mkr" in options:  # labelled rows up to which the exact kernel solver fits (liblinear above)

@@ -342,6 +342,12 @@ def simulate(
     rng = check_random_state(seed)
     priors = draw_priors(y, rng, prior_included, prior_excluded)
     target_relevant = n_relevant - int(y[priors].sum())
+    if target_relevant == 0:  # every metric is undefined: say why instead of failing in the metrics
+        raise ValueError(
+            f"no relevant record to find: {n_relevant} of the {n_records} records are labelled relevant for "
+            f"{label!r}" + (f", and {prior_included} relevant prior(s) take them all (use --prior-included "
+                            f"{n_relevant - 1})" if n_relevant else "")
+        )
     n_pool = n_records - len(priors)
     if stop in ("last-relevant", "all"):
         budget = n_pool
@@ -547,7 +553,10 @@ def simulate_file(
 
 def _simulate_and_write(records, data: str | Path, seed, out_dir: str | Path, options: dict) -> SimulationResult:
     """:func:`simulate` of a file's records with one seed, its outputs written into ``out_dir``."""
-    result = simulate(records, seed=seed, dataset=Path(data).stem, **options)
+    try:
+        result = simulate(records, seed=seed, dataset=Path(data).stem, **options)
+    except ValueError as exc:  # bad settings for this file's labels: name the file
+        raise ValueError(f"{data}: {exc}") from exc
     write_outputs(result, out_dir)
     return result
 

@@ -373,3 +373,21 @@ def test_records_without_the_label_are_left_out_and_rows_keep_their_numbers(tmp_
     rescored = scorer.score(scorer.read_order(out / "order.csv"), scorer.read_input_labels(data, "label_included"))
     for key, value in written["metrics"].items():
         assert rescored[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_a_review_whose_relevant_records_are_all_priors_says_so_and_names_the_file(tmp_path):
+    rows = _rows()
+    for row in rows:
+        row["label_included"] = 0
+    rows[3]["label_included"] = 1
+    path = _write_table(tmp_path / "one.csv", rows)
+    with pytest.raises(ValueError, match=r"one\.csv: no relevant record to find: 1 of the 60 records .* "
+                                         r"1 relevant prior\(s\) take them all \(use --prior-included 0\)"):
+        simulate_file(path, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    rows[3]["label_included"] = 0
+    with pytest.raises(ValueError, match=r"none\.csv: no relevant record to find: 0 of the 60 records are labelled "
+                                         r"relevant for 'label_included'$"):
+        simulate_file(_write_table(tmp_path / "none.csv", rows), tmp_path / "out", prior_included=0, progress=False)
+    result = simulate_file(path, tmp_path / "out", prior_included=0, progress=False)  # the one record is found
+    assert result.metrics["n_relevant"] == 1 and sum(result.labels) == 1
