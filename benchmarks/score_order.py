@@ -24,17 +24,35 @@ import sys
 from pathlib import Path
 
 
-def read_input_labels(data_path: Path, label: str) -> dict[str, int]:
-    """Labels of the input file keyed by its ``record_id`` column (or 0-based row number)."""
-    with open(data_path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        labels = {}
-        for row_number, row in enumerate(reader):
-            key = row["record_id"] if row.get("record_id", "") != "" else str(row_number)
-            value = (row.get(label) or "").strip()
-            if value == "":
-                continue
-            labels[key] = int(float(value))
+def _key(name: str) -> str:
+    return "".join(c for c in name.lower() if c.isalnum())
+
+
+def read_input_labels(data_path: Path, label: str, encoding: str = "utf-8-sig") -> dict[str, int]:
+    """Labels of the input file keyed by its ``record_id`` column (or 0-based row number).
+
+    Column names are matched ignoring case and punctuation (``Record ID``, ``Label_Included``), and a
+    ``.csv`` whose header has semicolons and no comma is read as semicolon-separated, as ``ldnscreen
+    simulate`` reads them; a ``.tsv`` is tab-separated.
+    """
+    data_path = Path(data_path)
+    with open(data_path, newline="", encoding=encoding) as f:
+        first = f.readline()
+        f.seek(0)
+        delimiter = "\t" if data_path.suffix.lower() == ".tsv" else ";" if ";" in first and "," not in first else ","
+        reader = csv.DictReader(f, delimiter=delimiter)
+        by_key = {_key(name): name for name in reader.fieldnames or []}
+        id_column, label_column = by_key.get("recordid"), by_key.get(_key(label))
+        rows = [((row.get(id_column) or "").strip() if id_column else "",
+                 (row.get(label_column) or "").strip() if label_column else "") for row in reader]
+    # a record_id repeated anywhere in the file identifies nothing: row numbers for every record then
+    ids = [key for key, _ in rows if key]
+    by_row_number = len(set(ids)) < len(ids)
+    labels = {}
+    for row_number, (key, value) in enumerate(rows):
+        if value == "" or float(value) == -1:  # (-1: not labelled, as ASReview writes it)
+            continue
+        labels[str(row_number) if by_row_number or not key else key] = int(float(value))
     return labels
 
 
@@ -115,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("order", type=Path)
     parser.add_argument("data", type=Path)
     parser.add_argument("--label", default="label_included")
+    parser.add_argument("--encoding", default="utf-8-sig", help="the data file's text encoding")
     args = parser.parse_args(argv)
-    result = score(read_order(args.order), read_input_labels(args.data, args.label))
+    result = score(read_order(args.order), read_input_labels(args.data, args.label, args.encoding))
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0

@@ -1,7 +1,10 @@
 """Screening benchmark: ldnscreen's simulation side by side with ASReview's.
 
 For every dataset in a folder (``record_id,title,abstract,label_included
-[,label_abstract_screening,keywords...]``), every label level present and
+[,label_abstract_screening,keywords...]``, or any file ``ldnscreen simulate``
+reads: CSV, TSV, XLSX, RIS, MEDLINE, PubMed XML; a file it cannot read, or a
+label level with no relevant record left after the priors, is skipped with the
+reason printed), every label level present and
 every seed, the same prior records (drawn by :func:`ldnscreen.simulate.draw_priors`
 from the seed) are given to ldnscreen and, with ``--peer asreview``, to
 ``asreview simulate`` (see ``benchmarks/asreview_runner.py``). Both orders are
@@ -52,6 +55,8 @@ LABELS = ("label_included", "label_abstract_screening")
 METRICS = ("wss_95", "wss_100", "rrf_10", "rrf_25", "atd", "loss", "records_to_95_recall")
 FIELDS = ["dataset", "label", "seed", "tool", "model", "n_records", "n_relevant", "n_priors",
           "prior_rows", *METRICS, "wall_seconds", "cpu_seconds", "peak_memory_mb", "n_screened"]
+#: Labelled files the benchmark reads from --data-dir (any format ``ldnscreen simulate`` reads).
+DATA_SUFFIXES = (".csv", ".tsv", ".xlsx", ".ris", ".nbib", ".xml")
 QUICK_DATASETS = ("cohen2006_antihistamines", "cohen2006_urinaryincontinence", "cohen2006_nsaids")
 
 
@@ -150,6 +155,7 @@ def run_benchmark(args) -> Path:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from sklearn.utils import check_random_state
 
+    from ldnscreen.io import ReadError
     from ldnscreen.metrics import screening_metrics
     from ldnscreen.simulate import _source_id, draw_priors, load_labelled_records, simulate
 
@@ -164,7 +170,8 @@ def run_benchmark(args) -> Path:
     settings = {**vars(args), "ldnscreen_compiled": compiled_kernels is not None}
     (out / "settings.json").write_text(json.dumps(settings, indent=2, default=str))
 
-    files = sorted(p for p in Path(args.data_dir).glob("*.csv") if p.name != "MANIFEST.csv")
+    files = sorted(p for p in Path(args.data_dir).iterdir()
+                   if p.suffix.lower() in DATA_SUFFIXES and p.name != "MANIFEST.csv" and not p.name.startswith("."))
     wanted = set(args.datasets.split(",")) if args.datasets else (set(QUICK_DATASETS) if args.quick else None)
     if wanted:
         files = [p for p in files if p.stem in wanted]
@@ -172,14 +179,25 @@ def run_benchmark(args) -> Path:
     labels = args.labels.split(",")
     models = args.peer_model.split(",") if args.peer else []
 
+    console = Console(stderr=True)
     jobs = []
     for path in files:
-        records = load_labelled_records(path)
+        try:
+            records = load_labelled_records(path)
+        except (ReadError, ValueError) as exc:  # one unreadable file does not stop the others
+            console.print(f"[yellow]skipped {path.name}: {exc}", highlight=False)
+            continue
         if args.no_keywords:  # title and abstract only, for both tools (as most exports without MeSH)
             records = [replace(r, keywords=()) for r in records]
         for label in labels:
             subset = [r for r in records if label in r.labels]
             if not subset:
+                continue
+            n_relevant = sum(r.labels[label] for r in subset)
+            if n_relevant <= args.prior_included or len(subset) - n_relevant < args.prior_excluded:
+                console.print(f"[yellow]skipped {path.name} {label}: {n_relevant} relevant of {len(subset)} records "
+                              f"leave none to find after {args.prior_included} relevant and "
+                              f"{args.prior_excluded} irrelevant priors", highlight=False)
                 continue
             for seed in seeds:
                 jobs.append((path, subset, label, seed))
@@ -187,7 +205,6 @@ def run_benchmark(args) -> Path:
     if args.seed_major:  # every dataset with seed 0 first, then seed 1...: partial runs cover all datasets
         jobs.sort(key=lambda job: (seeds.index(job[3]), job[0].name, job[2]))
     total = len(jobs) * (1 + len(models))
-    console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("benchmark", total=total)

@@ -233,6 +233,7 @@ def simulate(
     stopping: Optional[str] = typer.Option(None, "--stopping", help="Stopping rules to replay, e.g. buscar,knee,consecutive:50."),
     criteria: Optional[Path] = typer.Option(None, "--criteria", "-c", help="Criteria file (TOML) ranking the records before the first labels; with --prior-included 0 --prior-excluded 0 the review starts from it alone."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Several seeds instead of --seed, e.g. 0-4 or 0,3,7: OUT/seed-S per seed, and summary.csv, summary.json and recall.png over them."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding when the file is not UTF-8 (e.g. latin-1)."),
 ) -> None:
     """Simulate screening a labelled dataset and score the order (WSS@95, recall, ATD, loss)."""
     from rich.table import Table
@@ -242,7 +243,7 @@ def simulate(
     if stop not in ("last-relevant", "all") and not stop.isdigit():
         _fail(f"--stop must be last-relevant, all or a number, got {stop!r}")
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded,
-                   stop=int(stop) if stop.isdigit() else stop, stopping=stopping, criteria=criteria)
+                   stop=int(stop) if stop.isdigit() else stop, stopping=stopping, criteria=criteria, encoding=encoding)
     with _clear_errors():
         if seeds is not None:
             results = simulate_seeds(data, out, parse_seeds(seeds), **options)
@@ -251,6 +252,8 @@ def simulate(
     left_out = results[0].settings.get("records_without_label")
     if left_out:
         err.print(f"{left_out} records of {data.name} have no {label} and were left out")
+    if "record_ids" in results[0].settings:
+        err.print(f"{data.name}: order.csv names records by {results[0].settings['record_ids']}", highlight=False)
     if seeds is not None:
         table = Table(title=f"{data.name}: {len(results)} seeds", title_justify="left")
         for column in ("", "mean", "sd", "min", "max"):

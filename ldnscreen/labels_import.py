@@ -185,6 +185,12 @@ def parse_decision(value: Any) -> str | None:
     --------
     >>> [parse_decision(v) for v in ("1", "yes", "ASReview_relevant", "Excluded", 0, "", None)]
     ['include', 'include', 'include', 'exclude', 'exclude', None, None]
+    >>> parse_decision("1.00"), parse_decision(-1), parse_decision(1)
+    ('include', None, 'include')
+    >>> parse_decision("2")
+    Traceback (most recent call last):
+    ...
+    ValueError: '2' is not a decision (include/exclude, 1/0, yes/no, relevant/irrelevant)
     >>> parse_decision("perhaps")
     Traceback (most recent call last):
     ...
@@ -197,6 +203,12 @@ def parse_decision(value: Any) -> str | None:
         return "exclude"
     if text in _UNLABELLED:
         return None
+    try:  # a number written another way ("1.00", "-1.0"); any other number is not a decision
+        number = float(text)
+    except ValueError:
+        number = None
+    if number in (1.0, 0.0, -1.0):
+        return {1.0: "include", 0.0: "exclude", -1.0: None}[number]
     raise ValueError(f"{value!r} is not a decision (include/exclude, 1/0, yes/no, relevant/irrelevant)")
 
 
@@ -341,15 +353,10 @@ def row_labels(
     label_names, decision, stage = columns
     if label_names:
         labels = {}
-        for name in label_names:
-            value = _text(row.get(name))
-            if value:
-                try:
-                    labels[name] = int(float(value))
-                except ValueError:
-                    verdict = parse_decision(value)
-                    if verdict is not None:
-                        labels[name] = int(verdict == "include")
+        for name in label_names:  # (-1, ASReview's "not labelled", or an empty cell: no label)
+            verdict = parse_decision(_text(row.get(name)))  # a value that is not a label raises
+            if verdict is not None:
+                labels[name] = int(verdict == "include")
         return labels
     if decision is None:
         return {}

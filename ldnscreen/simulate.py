@@ -104,48 +104,107 @@ class SimulationResult:
         return self.labels[self.n_priors :]
 
 
-def load_labelled_records(path: str | Path) -> list[Record]:
+def load_labelled_records(path: str | Path, encoding: str | None = None) -> list[Record]:
     """Records of a labelled file, with ``labels`` and ``provenance[0].source_id``.
 
     A CSV or TSV file is read row by row keeping *every* row, also one with
     neither title nor abstract (``cohen2006_aceinhibitors`` has one): a
     simulation must screen the dataset as published, as ASReview does, so that
-    record counts and metrics stay comparable. Labels come from ``label_*``
+    record counts and metrics stay comparable. Its columns are found as
+    ``ldnscreen import`` finds them (``title``, ``Title``, ``TI``,
+    ``abstract``, ``AB``...; see :data:`ldnscreen.io.tabular.COLUMNS`), a
+    ``.csv`` whose header has semicolons and no comma is read as
+    semicolon-separated (Excel's CSV in many locales), and the file must be
+    UTF-8 unless ``encoding`` says otherwise. Labels come from ``label_*``
     columns (0/1, or words such as include/exclude), else from a decision
     column (ldnscreen's and ASReview's exports; see
     :func:`ldnscreen.labels_import.row_labels`); a value that is not a label
     stops with the file and row named. Other formats go through
     :func:`ldnscreen.io.read_file`, which reads labels the same way.
+
+    Raises
+    ------
+    ldnscreen.io.ReadError
+        The file cannot be read or decoded, or has neither a title nor an
+        abstract column.
+    ValueError
+        A label is not a label (the file and row are named).
     """
+    from .io.base import ReadError, _read_source, decode_bytes, iter_lines
+    from .io.tabular import COLUMNS, _key, csv_delimiter
     from .labels_import import label_columns, row_labels
 
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".tsv"):
         from .io import read_file
 
-        return list(read_file(path).records)
+        return list(read_file(path, encoding=encoding).records)
+    content, name = _read_source(path)
+    text = decode_bytes(content, name, encoding).lstrip("\ufeff")
+    del content
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else csv_delimiter(text)
+    csv.field_size_limit(2**31 - 1)
+    reader = csv.reader(iter_lines(text, keepends=True), delimiter=delimiter)
+    header = [cell.strip() for cell in next(reader, [])]
+    # label_* columns in any case are the labels of the same name in lower case
+    header = [h.lower() if h.lower().startswith("label_") else h for h in header]
+    keys = [_key(h) for h in header]
+
+    def column(field: str, names=None) -> int | None:
+        return next((keys.index(k) for k in names or COLUMNS[field] if k in keys), None)
+
+    where = {field: column(field) for field in ("title", "abstract", "keywords", "pmid", "year")}
+    where["record_id"] = column("record_id", ("recordid",))  # the file's own record_id, else row numbers
+    if where["title"] is None and where["abstract"] is None:
+        raise ReadError(name, "line 1", "no title or abstract column (expected e.g. title, Title, TI, abstract, AB); "
+                                        f"columns found: {', '.join(h for h in header if h) or 'none'}")
+    columns = label_columns(header)
     records = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        columns = label_columns(reader.fieldnames or [])
-        for row_number, row in enumerate(reader):
-            try:
-                labels = row_labels(row, columns)
-            except ValueError as exc:  # (row 1 is the header, as in a spreadsheet)
-                raise ValueError(f"{path.name}: row {row_number + 2}: {exc}") from None
-            year = (row.get("year") or "").strip()
-            records.append(
-                Record(
-                    title=(row.get("title") or "").strip(),
-                    abstract=(row.get("abstract") or "").strip(),
-                    keywords=tuple(k.strip() for k in (row.get("keywords") or "").split(";") if k.strip()),
-                    pmid=(row.get("pmid") or "").strip(),
-                    year=int(float(year)) if year else None,
-                    provenance=(Provenance("csv", path.name, row_number, (row.get("record_id") or "").strip()),),
-                    labels=labels,
-                )
+    rows = (cells for cells in reader if cells)  # (an empty line is no row, as for csv.DictReader)
+    for row_number, cells in enumerate(rows):
+        row = dict(zip(header, cells))
+        try:
+            labels = row_labels(row, columns)
+        except ValueError as exc:  # (row 1 is the header, as in a spreadsheet)
+            raise ValueError(f"{path.name}: row {row_number + 2}: {exc}") from None
+
+        def get(field: str) -> str:
+            i = where[field]
+            return cells[i].strip() if i is not None and i < len(cells) else ""
+
+        year = get("year")
+        try:
+            year = int(float(year)) if year else None
+        except ValueError:
+            year = None  # a year is not needed to screen
+        records.append(
+            Record(
+                title=get("title"),
+                abstract=get("abstract"),
+                keywords=tuple(k.strip() for k in get("keywords").split(";") if k.strip()),
+                pmid=get("pmid"),
+                year=year,
+                provenance=(Provenance("csv", path.name, row_number, get("record_id")),),
+                labels=labels,
             )
+        )
     return records
+
+
+def _repeated_id(ids: Sequence[str]) -> str | None:
+    """The first id in ``ids`` that is there twice, or ``None`` when they are all different.
+
+    Examples
+    --------
+    >>> _repeated_id(["R1", "R2", "0"]), _repeated_id(["R1", "R2", "R1"])
+    (None, 'R1')
+    """
+    seen: set[str] = set()
+    for record_id in ids:
+        if record_id in seen:
+            return record_id
+        seen.add(record_id)
+    return None
 
 
 def _source_id(record: Record, index: int) -> str:
@@ -334,6 +393,9 @@ def simulate(
                          f"labels are read from label_* columns or a decision column: {', '.join(DECISION_COLUMNS)})")
     # ids before leaving out the records without the label: a row number is the input file's
     ids = [_source_id(records[i], i) for i in keep]
+    repeated = _repeated_id(ids)
+    if repeated is not None:  # ids that do not identify a record are no ids: every record gets its row number
+        ids = [str(i) for i in keep]
     left_out = len(records) - len(keep)
     records = [records[i] for i in keep]
     y = np.array([int(r.labels[label]) for r in records], dtype=np.int64)
@@ -398,6 +460,8 @@ def simulate(
     }
     if criteria is not None:
         settings["criteria"] = criteria.name
+    if repeated is not None:  # (order.csv's record_id: row numbers, not the file's column)
+        settings["record_ids"] = f"row numbers: the file's record_id {repeated!r} is on more than one record"
     return SimulationResult(
         label=label,
         seed=seed,
@@ -543,9 +607,13 @@ def simulate_file(
     stopping: str | None = None,
     progress: bool = True,
     criteria: str | Path | None = None,
+    encoding: str | None = None,
 ) -> SimulationResult:
-    """Read a labelled file (and a criteria file), simulate it and write the outputs; used by ``ldnscreen simulate``."""
-    records, criteria = _read_inputs(data, criteria)
+    """Read a labelled file (and a criteria file), simulate it and write the outputs; used by ``ldnscreen simulate``.
+
+    ``encoding`` is the file's text encoding when it is not UTF-8 (see :func:`load_labelled_records`).
+    """
+    records, criteria = _read_inputs(data, criteria, encoding)
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded, stop=stop,
                    stopping=stopping, progress=progress, criteria=criteria)
     return _simulate_and_write(records, data, seed, out_dir, options)
@@ -561,7 +629,7 @@ def _simulate_and_write(records, data: str | Path, seed, out_dir: str | Path, op
     return result
 
 
-def _read_inputs(data: str | Path, criteria: str | Path | None):
+def _read_inputs(data: str | Path, criteria: str | Path | None, encoding: str | None = None):
     """The labelled records of ``data`` and the :class:`~ldnscreen.criteria.Criteria` of a criteria file (or ``None``).
 
     The criteria are read first: a bad criteria file stops before any work.
@@ -570,7 +638,7 @@ def _read_inputs(data: str | Path, criteria: str | Path | None):
         from .criteria import read_criteria_file
 
         criteria = read_criteria_file(criteria)[1]
-    return load_labelled_records(data), criteria
+    return load_labelled_records(data, encoding), criteria
 
 
 #: Metrics summarised over seeds by :func:`simulate_seeds` (``summary.csv``, ``summary.json``).
@@ -613,6 +681,7 @@ def simulate_seeds(
     stopping: str | None = None,
     progress: bool = True,
     criteria: str | Path | None = None,
+    encoding: str | None = None,
 ) -> list[SimulationResult]:
     """:func:`simulate_file` once per seed, each into ``out_dir/seed-S``, and a summary over the seeds.
 
@@ -625,7 +694,7 @@ def simulate_seeds(
     """
     if not seeds:
         raise ValueError("simulate_seeds needs at least one seed")
-    records, criteria = _read_inputs(data, criteria)
+    records, criteria = _read_inputs(data, criteria, encoding)
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded, stop=stop,
                    stopping=stopping, progress=progress, criteria=criteria)
     out = Path(out_dir)

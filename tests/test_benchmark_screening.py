@@ -119,3 +119,22 @@ def test_a_fresh_process_takes_the_default_learner_only(screening, data_dir, tmp
     with pytest.raises(SystemExit):
         screening.main(["--data-dir", str(data_dir), "--ldnscreen-process", "fresh", "--batch-size", "5",
                         "--out", str(tmp_path / "x")])
+
+
+def test_files_that_cannot_be_simulated_are_skipped_with_the_reason(screening, data_dir, tmp_path, capsys):
+    rows = _rows()
+    for row in rows:
+        row["label_included"] = int(row is rows[4])  # one relevant record: the prior takes it
+    with open(data_dir / "one.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (data_dir / "ids.csv").write_text("record_id,doi,label_included\n1,10.1/x,1\n")  # no text to screen
+    (data_dir / "notes.txt").write_text("not data")
+    out = tmp_path / "bench"
+    _run(screening, data_dir, out)
+    with open(out / "runs.csv", newline="") as f:
+        assert {r["dataset"] for r in csv.DictReader(f)} == {"small"}
+    err = " ".join(capsys.readouterr().err.split())
+    assert "skipped ids.csv: ids.csv, line 1: no title or abstract column" in err
+    assert "skipped one.csv label_included: 1 relevant of 60 records leave none to find" in err

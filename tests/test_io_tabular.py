@@ -145,3 +145,14 @@ def test_line_numbers_count_multiline_cells():
     text = 'title,abstract\nA,"one\ntwo\nthree"\n,"no title"\n'
     with pytest.raises(ReadError, match=r"^<string>, line 5: record 2 has no title"):
         tabular.loads(text)
+
+
+def test_semicolon_separated_csv_is_read_like_the_comma_one(tmp_path):
+    # Excel's "CSV" where the decimal mark is a comma separates cells with semicolons
+    comma = tmp_path / "comma.csv"
+    comma.write_text('title,abstract,year,label_included\n"Naltrexone; low dose",Pain trial,2019,1\nRats,Liver,2001,0\n')
+    semicolon = tmp_path / "semicolon.csv"
+    semicolon.write_text('title;abstract;year;label_included\n"Naltrexone; low dose";Pain trial;2019;1\nRats;Liver;2001;0\n')
+    read = [[(r.title, r.abstract, r.year, r.labels) for r in read_file(p).records] for p in (comma, semicolon)]
+    assert read[0] == read[1] and read[0][0] == ("Naltrexone; low dose", "Pain trial", 2019, {"label_included": 1})
+    assert tabular.csv_delimiter("title;abstract, with a comma\n") == ","  # a comma anywhere in the header: commas

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ldnscreen.cli import app
+from ldnscreen.io import ReadError
 from ldnscreen.records import Provenance, Record
 from ldnscreen.simulate import load_labelled_records, simulate, simulate_file, write_outputs
 
@@ -391,3 +392,77 @@ def test_a_review_whose_relevant_records_are_all_priors_says_so_and_names_the_fi
         simulate_file(_write_table(tmp_path / "none.csv", rows), tmp_path / "out", prior_included=0, progress=False)
     result = simulate_file(path, tmp_path / "out", prior_included=0, progress=False)  # the one record is found
     assert result.metrics["n_relevant"] == 1 and sum(result.labels) == 1
+
+
+def _simulated(path, tmp_path, **options):
+    result = simulate_file(path, tmp_path / f"out-{Path(path).stem}", progress=False, **options)
+    return list(result.record_ids), list(result.labels)
+
+
+def test_a_file_is_simulated_the_same_whatever_its_columns_are_called(dataset, tmp_path):
+    # exports name the columns Title/Abstract, TI/AB...: the same records, the same order (not empty texts)
+    rows = list(csv.DictReader(open(dataset, newline="")))
+    expected = _simulated(dataset, tmp_path)
+    for name, renames in (("caps", {"title": "Title", "abstract": "Abstract", "label_included": "Label_Included"}),
+                          ("tags", {"title": "TI", "abstract": "AB", "record_id": "Record ID"})):
+        renamed = [{renames.get(k, k): v for k, v in row.items()} for row in rows]
+        path = _write_table(tmp_path / f"{name}.csv", renamed)
+        assert _simulated(path, tmp_path) == expected
+        scorer = _score_order_module()  # the independent scorer reads such a file too, and agrees
+        rescored = scorer.score(scorer.read_order(tmp_path / f"out-{name}" / "order.csv"),
+                                scorer.read_input_labels(path, "label_included"))
+        written = json.loads((tmp_path / f"out-{name}" / "metrics.json").read_text())["metrics"]
+        assert rescored["wss_95"] == pytest.approx(written["wss_95"]) and rescored["atd"] == pytest.approx(written["atd"])
+    semicolon = tmp_path / "semicolon.csv"
+    with open(semicolon, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter=";")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert _simulated(semicolon, tmp_path) == expected
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(dataset.read_text().replace("trial", "tri\u00e1l").encode("latin-1"))
+    with pytest.raises(ReadError, match=r"latin\.csv, line \d+: byte 0xe1 is not valid UTF-8"):
+        simulate_file(latin, tmp_path / "out", progress=False)
+    assert sum(_simulated(latin, tmp_path, encoding="latin-1")[1]) == sum(expected[1])  # every relevant record found
+    assert load_labelled_records(latin, "latin-1")[0].title == rows[0]["title"].replace("trial", "tri\u00e1l")
+
+
+def test_unreadable_inputs_are_one_line_errors_naming_the_file(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["simulate", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "missing.csv: cannot read the file" in result.output
+    no_text = _write_table(tmp_path / "ids.csv", [{"record_id": "1", "doi": "10.1/x", "label_included": "1"}])
+    with pytest.raises(ReadError, match=r"ids\.csv, line 1: no title or abstract column .* columns found: "
+                                        r"record_id, doi, label_included"):
+        load_labelled_records(no_text)
+    assert not (tmp_path / "out").exists()
+
+
+def test_repeated_record_ids_give_way_to_row_numbers_and_the_scorer_agrees(tmp_path):
+    rows = _rows()
+    for row in rows:
+        row["record_id"] = "R1" if row is rows[7] else row["record_id"]  # rows[0] is R100; R1 once is fine
+    result = simulate_file(_write_table(tmp_path / "once.csv", rows), tmp_path / "once", progress=False)
+    assert "record_ids" not in result.settings and "R1" in result.record_ids
+    rows[9]["record_id"] = "R1"
+    path = _write_table(tmp_path / "twice.csv", rows)
+    out = tmp_path / "twice"
+    result = simulate_file(path, out, progress=False)
+    assert result.settings["record_ids"] == "row numbers: the file's record_id 'R1' is on more than one record"
+    assert [rows[int(i)]["label_included"] for i in result.record_ids] == list(result.labels)  # row numbers from 0
+    scorer = _score_order_module()
+    rescored = scorer.score(scorer.read_order(out / "order.csv"), scorer.read_input_labels(path, "label_included"))
+    assert rescored["wss_95"] == pytest.approx(result.metrics["wss_95"])
+
+
+def test_minus_one_is_no_label_and_other_numbers_are_errors_before_any_screening(tmp_path):
+    rows = _rows()
+    rows[2]["label_included"], rows[5]["label_included"] = "-1", "-1.0"  # ASReview's "not labelled"
+    result = simulate_file(_write_table(tmp_path / "asr.csv", rows), tmp_path / "asr", progress=False)
+    assert result.settings["records_without_label"] == 2 and result.n_records == len(rows) - 2
+    assert result.metrics["n_relevant"] + sum(result.labels[: result.n_priors]) == sum(
+        r["label_included"] == 1 for r in rows)
+    for bad in ("2", "0.5"):
+        rows[5]["label_included"] = bad
+        with pytest.raises(ValueError, match=rf"bad\.csv: row 7: '{bad}' is not a decision"):
+            load_labelled_records(_write_table(tmp_path / "bad.csv", rows))

@@ -221,8 +221,21 @@ def _cell(value: Any) -> str:
     return unescape_formula(str(value).strip())
 
 
+def csv_delimiter(text: str) -> str:
+    """``;`` when the header line of a CSV file has semicolons and no comma (Excel's CSV where the
+    decimal mark is a comma), else ``,``.
+
+    Examples
+    --------
+    >>> csv_delimiter("title;abstract;label_included\\nA;B;1\\n"), csv_delimiter("title,abstract\\n")
+    (';', ',')
+    """
+    first = text[: text.find("\n")] if "\n" in text else text
+    return ";" if ";" in first and "," not in first else ","
+
+
 class CsvReader(TabularReader):
-    """Comma-separated values with a header row."""
+    """Comma-separated values with a header row (semicolon-separated when the header says so)."""
 
     FORMAT = "csv"
     DATABASE = "csv"
@@ -230,7 +243,8 @@ class CsvReader(TabularReader):
 
     def parse(self, text: str, file: str = "<string>") -> tuple[list[Record], list[BadRecord]]:
         csv.field_size_limit(2**31 - 1)
-        reader = csv.reader(iter_lines(text, keepends=True), delimiter=self.DELIMITER)
+        delimiter = csv_delimiter(text) if self.DELIMITER == "," else self.DELIMITER
+        reader = csv.reader(iter_lines(text, keepends=True), delimiter=delimiter)
         starts: list[int] = []
 
         def rows() -> Iterable[list[str]]:
