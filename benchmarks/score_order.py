@@ -9,7 +9,9 @@ disagreement with ``metrics.json``.
 
 Usage::
 
-    python benchmarks/score_order.py OUT_DIR/order.csv DATA.csv [--label label_included]
+    python benchmarks/score_order.py OUT_DIR/order.csv DATA.csv [--label label_included] [--encoding latin-1]
+
+DATA is a CSV, TSV or XLSX file.
 
 prints the metrics as JSON.
 """
@@ -28,23 +30,38 @@ def _key(name: str) -> str:
     return "".join(c for c in name.lower() if c.isalnum())
 
 
-def read_input_labels(data_path: Path, label: str, encoding: str = "utf-8-sig") -> dict[str, int]:
-    """Labels of the input file keyed by its ``record_id`` column (or 0-based row number).
+def _table(data_path: Path, encoding: str) -> list[list[str]]:
+    """The rows of a CSV, TSV or XLSX file (the first: the column names), every cell as text."""
+    if data_path.suffix.lower() == ".xlsx":  # (openpyxl, as the importers read spreadsheets)
+        from openpyxl import load_workbook
 
-    Column names are matched ignoring case and punctuation (``Record ID``, ``Label_Included``), and a
-    ``.csv`` whose header has semicolons and no comma is read as semicolon-separated, as ``ldnscreen
-    simulate`` reads them; a ``.tsv`` is tab-separated.
-    """
-    data_path = Path(data_path)
+        book = load_workbook(data_path, read_only=True, data_only=True)
+        rows = [["" if c is None else str(int(c) if isinstance(c, float) and c.is_integer() else c) for c in row]
+                for row in book.worksheets[0].iter_rows(values_only=True)]
+        book.close()
+        return [row for row in rows if any(cell.strip() for cell in row)]
     with open(data_path, newline="", encoding=encoding) as f:
         first = f.readline()
         f.seek(0)
         delimiter = "\t" if data_path.suffix.lower() == ".tsv" else ";" if ";" in first and "," not in first else ","
-        reader = csv.DictReader(f, delimiter=delimiter)
-        by_key = {_key(name): name for name in reader.fieldnames or []}
-        id_column, label_column = by_key.get("recordid"), by_key.get(_key(label))
-        rows = [((row.get(id_column) or "").strip() if id_column else "",
-                 (row.get(label_column) or "").strip() if label_column else "") for row in reader]
+        return [row for row in csv.reader(f, delimiter=delimiter) if row]
+
+
+def read_input_labels(data_path: Path, label: str, encoding: str = "utf-8-sig") -> dict[str, int]:
+    """Labels of the input file keyed by its ``record_id`` column (or 0-based row number).
+
+    Column names are matched ignoring case and punctuation (``Record ID``, ``Label_Included``), a
+    ``.csv`` whose header has semicolons and no comma is read as semicolon-separated, a ``.tsv`` is
+    tab-separated and an ``.xlsx`` is read from its first sheet, as ``ldnscreen simulate`` reads them.
+    """
+    header, *table = _table(Path(data_path), encoding)
+    by_key = {_key(name): i for i, name in enumerate(header)}
+    id_column, label_column = by_key.get("recordid"), by_key.get(_key(label))
+
+    def cell(row: list[str], i: int | None) -> str:
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    rows = [(cell(row, id_column), cell(row, label_column)) for row in table]
     # a record_id repeated anywhere in the file identifies nothing: row numbers for every record then
     ids = [key for key, _ in rows if key]
     by_row_number = len(set(ids)) < len(ids)

@@ -107,20 +107,23 @@ class SimulationResult:
 def load_labelled_records(path: str | Path, encoding: str | None = None) -> list[Record]:
     """Records of a labelled file, with ``labels`` and ``provenance[0].source_id``.
 
-    A CSV or TSV file is read row by row keeping *every* row, also one with
-    neither title nor abstract (``cohen2006_aceinhibitors`` has one): a
+    A CSV, TSV or XLSX file is read row by row keeping *every* row, also one
+    with neither title nor abstract (``cohen2006_aceinhibitors`` has one): a
     simulation must screen the dataset as published, as ASReview does, so that
     record counts and metrics stay comparable. Its columns are found as
     ``ldnscreen import`` finds them (``title``, ``Title``, ``TI``,
     ``abstract``, ``AB``...; see :data:`ldnscreen.io.tabular.COLUMNS`), a
     ``.csv`` whose header has semicolons and no comma is read as
-    semicolon-separated (Excel's CSV in many locales), and the file must be
+    semicolon-separated (Excel's CSV in many locales), and a text file must be
     UTF-8 unless ``encoding`` says otherwise. Labels come from ``label_*``
-    columns (0/1, or words such as include/exclude), else from a decision
-    column (ldnscreen's and ASReview's exports; see
-    :func:`ldnscreen.labels_import.row_labels`); a value that is not a label
-    stops with the file and row named. Other formats go through
-    :func:`ldnscreen.io.read_file`, which reads labels the same way.
+    columns (0/1, or words such as include/exclude; -1 or an empty cell is no
+    label), else from a decision column (ldnscreen's and ASReview's exports;
+    see :func:`ldnscreen.labels_import.row_labels`); in a CSV or TSV a value
+    that is not a label stops with the file and row named, while a
+    spreadsheet's unknown decision (Rayyan's "conflict") is no label, as
+    ``ldnscreen import`` reads it. Other formats (RIS, MEDLINE, PubMed XML,
+    Web of Science) go through :func:`ldnscreen.io.read_file`, which reads
+    labels the same way.
 
     Raises
     ------
@@ -130,22 +133,56 @@ def load_labelled_records(path: str | Path, encoding: str | None = None) -> list
     ValueError
         A label is not a label (the file and row are named).
     """
-    from .io.base import ReadError, _read_source, decode_bytes, iter_lines
-    from .io.tabular import COLUMNS, _key, csv_delimiter
-    from .labels_import import label_columns, row_labels
+    from .io.base import _read_source, decode_bytes, iter_lines
+    from .io.tabular import csv_delimiter
 
     path = Path(path)
-    if path.suffix.lower() not in (".csv", ".tsv"):
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".tsv", ".xlsx"):
         from .io import read_file
 
         return list(read_file(path, encoding=encoding).records)
     content, name = _read_source(path)
+    if suffix == ".xlsx":
+        return _labelled_rows(name, _xlsx_rows(content, name), strict=False)
     text = decode_bytes(content, name, encoding).lstrip("\ufeff")
     del content
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else csv_delimiter(text)
     csv.field_size_limit(2**31 - 1)
-    reader = csv.reader(iter_lines(text, keepends=True), delimiter=delimiter)
-    header = [cell.strip() for cell in next(reader, [])]
+    reader = csv.reader(iter_lines(text, keepends=True), delimiter="\t" if suffix == ".tsv" else csv_delimiter(text))
+    return _labelled_rows(name, (cells for cells in reader if cells))  # (an empty line is no row, as for DictReader)
+
+
+def _xlsx_rows(content: bytes, name: str):
+    """The first worksheet's non-empty rows as lists of text cells (as ``ldnscreen import`` reads them)."""
+    import io
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    from .io.base import ReadError
+    from .io.tabular import _cell
+
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+        raise ReadError(name, "", f"not a readable .xlsx workbook ({error})") from None
+    try:
+        for row in book.worksheets[0].iter_rows(values_only=True):
+            cells = [_cell(c) for c in row]
+            if any(cells):
+                yield cells
+    finally:
+        book.close()
+
+
+def _labelled_rows(name: str, rows, strict: bool = True) -> list[Record]:
+    """Records of a table's rows (the first holds the column names) for :func:`load_labelled_records`."""
+    from .io.base import ReadError
+    from .io.tabular import COLUMNS, _key
+    from .labels_import import label_columns, row_labels
+
+    rows = iter(rows)
+    header = [str(cell).strip().lstrip("\ufeff") for cell in next(rows, [])]
     # label_* columns in any case are the labels of the same name in lower case
     header = [h.lower() if h.lower().startswith("label_") else h for h in header]
     keys = [_key(h) for h in header]
@@ -153,20 +190,19 @@ def load_labelled_records(path: str | Path, encoding: str | None = None) -> list
     def column(field: str, names=None) -> int | None:
         return next((keys.index(k) for k in names or COLUMNS[field] if k in keys), None)
 
-    where = {field: column(field) for field in ("title", "abstract", "keywords", "pmid", "year")}
+    where = {field: column(field) for field in ("title", "abstract", "pmid", "year")}
     where["record_id"] = column("record_id", ("recordid",))  # the file's own record_id, else row numbers
+    keyword_columns = [i for i, k in enumerate(keys) if k in COLUMNS["keywords"]]  # (Scopus: author + index)
     if where["title"] is None and where["abstract"] is None:
         raise ReadError(name, "line 1", "no title or abstract column (expected e.g. title, Title, TI, abstract, AB); "
                                         f"columns found: {', '.join(h for h in header if h) or 'none'}")
     columns = label_columns(header)
     records = []
-    rows = (cells for cells in reader if cells)  # (an empty line is no row, as for csv.DictReader)
     for row_number, cells in enumerate(rows):
-        row = dict(zip(header, cells))
         try:
-            labels = row_labels(row, columns)
+            labels = row_labels(dict(zip(header, cells)), columns, strict=strict)
         except ValueError as exc:  # (row 1 is the header, as in a spreadsheet)
-            raise ValueError(f"{path.name}: row {row_number + 2}: {exc}") from None
+            raise ValueError(f"{name}: row {row_number + 2}: {exc}") from None
 
         def get(field: str) -> str:
             i = where[field]
@@ -177,14 +213,15 @@ def load_labelled_records(path: str | Path, encoding: str | None = None) -> list
             year = int(float(year)) if year else None
         except ValueError:
             year = None  # a year is not needed to screen
+        keywords = (k.strip() for i in keyword_columns if i < len(cells) for k in cells[i].split(";"))
         records.append(
             Record(
                 title=get("title"),
                 abstract=get("abstract"),
-                keywords=tuple(k.strip() for k in get("keywords").split(";") if k.strip()),
+                keywords=tuple(dict.fromkeys(k for k in keywords if k)),
                 pmid=get("pmid"),
                 year=year,
-                provenance=(Provenance("csv", path.name, row_number, get("record_id")),),
+                provenance=(Provenance("csv", name, row_number, get("record_id")),),
                 labels=labels,
             )
         )

@@ -466,3 +466,27 @@ def test_minus_one_is_no_label_and_other_numbers_are_errors_before_any_screening
         rows[5]["label_included"] = bad
         with pytest.raises(ValueError, match=rf"bad\.csv: row 7: '{bad}' is not a decision"):
             load_labelled_records(_write_table(tmp_path / "bad.csv", rows))
+
+
+def test_a_spreadsheet_keeps_every_row_as_its_csv_does(tmp_path):
+    import openpyxl
+
+    rows = _rows()
+    rows[3]["title"] = ""  # an abstract without a title is still a record to screen
+    header = list(rows[0])
+    book = openpyxl.Workbook()
+    book.active.append([h.title() for h in header])  # Record_Id, Title, Abstract, Label_Included
+    for row in rows:
+        book.active.append([int(v) if k == "label_included" else v for k, v in row.items()])
+    book.save(tmp_path / "table.xlsx")
+    from_xlsx = load_labelled_records(tmp_path / "table.xlsx")
+    from_csv = load_labelled_records(_write_table(tmp_path / "table.csv", rows))
+    assert len(from_xlsx) == len(rows) and from_xlsx[3].title == "" and from_xlsx[3].abstract == rows[3]["abstract"]
+    assert [(r.title, r.abstract, r.labels, r.provenance[0].source_id) for r in from_xlsx] == [
+        (r.title, r.abstract, r.labels, r.provenance[0].source_id) for r in from_csv]
+    result = simulate_file(tmp_path / "table.xlsx", tmp_path / "out", progress=False)
+    scorer = _score_order_module()  # the independent scorer reads the spreadsheet too, and agrees
+    rescored = scorer.score(scorer.read_order(tmp_path / "out" / "order.csv"),
+                            scorer.read_input_labels(tmp_path / "table.xlsx", "label_included"))
+    assert rescored["wss_95"] == pytest.approx(result.metrics["wss_95"]) and rescored["loss"] == pytest.approx(
+        result.metrics["loss"])
