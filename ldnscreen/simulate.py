@@ -134,7 +134,7 @@ def load_labelled_records(path: str | Path, encoding: str | None = None) -> list
         A label is not a label (the file and row are named).
     """
     from .io.base import _read_source, decode_bytes, iter_lines
-    from .io.tabular import csv_delimiter
+    from .io.tabular import _cell, csv_delimiter, xlsx_rows
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -144,35 +144,13 @@ def load_labelled_records(path: str | Path, encoding: str | None = None) -> list
         return list(read_file(path, encoding=encoding).records)
     content, name = _read_source(path)
     if suffix == ".xlsx":
-        return _labelled_rows(name, _xlsx_rows(content, name), strict=False)
+        cells = ([_cell(value) for value in row] for row in xlsx_rows(content, name))
+        return _labelled_rows(name, (row for row in cells if any(row)), strict=False)
     text = decode_bytes(content, name, encoding).lstrip("\ufeff")
     del content
     csv.field_size_limit(2**31 - 1)
     reader = csv.reader(iter_lines(text, keepends=True), delimiter="\t" if suffix == ".tsv" else csv_delimiter(text))
     return _labelled_rows(name, (cells for cells in reader if cells))  # (an empty line is no row, as for DictReader)
-
-
-def _xlsx_rows(content: bytes, name: str):
-    """The first worksheet's non-empty rows as lists of text cells (as ``ldnscreen import`` reads them)."""
-    import io
-    import zipfile
-
-    from openpyxl import load_workbook
-
-    from .io.base import ReadError
-    from .io.tabular import _cell
-
-    try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-        raise ReadError(name, "", f"not a readable .xlsx workbook ({error})") from None
-    try:
-        for row in book.worksheets[0].iter_rows(values_only=True):
-            cells = [_cell(c) for c in row]
-            if any(cells):
-                yield cells
-    finally:
-        book.close()
 
 
 def _labelled_rows(name: str, rows, strict: bool = True) -> list[Record]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from ..records import Provenance, Record, normalise_doi
 from .base import (
@@ -281,6 +281,25 @@ class TsvReader(CsvReader):
     DELIMITER = "\t"
 
 
+def xlsx_rows(data: bytes, file: str) -> Iterator[tuple]:
+    """The cell values of the first worksheet of an Excel workbook, row by row (openpyxl, read-only).
+
+    A file that is not a workbook raises :class:`ReadError` at the first row.
+    """
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+        raise ReadError(file, "", f"not a readable .xlsx workbook ({error})") from None
+    try:
+        yield from book.worksheets[0].iter_rows(values_only=True)
+    finally:
+        book.close()
+
+
 class XlsxReader(TabularReader):
     """First worksheet of an Excel workbook, read with openpyxl in read-only mode."""
 
@@ -289,18 +308,7 @@ class XlsxReader(TabularReader):
     BINARY = True
 
     def read_bytes(self, data: bytes, file: str, encoding: str | None = None) -> tuple[list[Record], list[BadRecord]]:
-        import zipfile
-
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-            raise ReadError(file, "", f"not a readable .xlsx workbook ({error})") from None
-        try:
-            return self.from_rows(book.worksheets[0].iter_rows(values_only=True), file)
-        finally:
-            book.close()
+        return self.from_rows(xlsx_rows(data, file), file)
 
     def parse(self, text: str, file: str = "<string>") -> tuple[list[Record], list[BadRecord]]:
         raise ReadError(file, "", "an .xlsx workbook must be read from bytes, not text")
