@@ -234,6 +234,7 @@ def simulate(
     criteria: Optional[Path] = typer.Option(None, "--criteria", "-c", help="Criteria file (TOML) ranking the records before the first labels; with --prior-included 0 --prior-excluded 0 the review starts from it alone."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Several seeds instead of --seed, e.g. 0-4 or 0,3,7: OUT/seed-S per seed, and summary.csv, summary.json and recall.png over them."),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding when the file is not UTF-8 (e.g. latin-1)."),
+    priors: Optional[str] = typer.Option(None, "--priors", help="The prior records by record_id (row number from 0 where there is none), e.g. R12,R40, in place of drawing --prior-included and --prior-excluded at random."),
 ) -> None:
     """Simulate screening a labelled dataset and score the order (WSS@95, recall, ATD, loss)."""
     from rich.table import Table
@@ -243,7 +244,8 @@ def simulate(
     if stop not in ("last-relevant", "all") and not stop.isdigit():
         _fail(f"--stop must be last-relevant, all or a number, got {stop!r}")
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded,
-                   stop=int(stop) if stop.isdigit() else stop, stopping=stopping, criteria=criteria, encoding=encoding)
+                   stop=int(stop) if stop.isdigit() else stop, stopping=stopping, criteria=criteria, encoding=encoding,
+                   prior_ids=None if priors is None else [p.strip() for p in priors.split(",") if p.strip()])
     with _clear_errors():
         if seeds is not None:
             results = simulate_seeds(data, out, parse_seeds(seeds), **options)

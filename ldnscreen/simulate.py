@@ -206,6 +206,30 @@ def _labelled_rows(name: str, rows, strict: bool = True) -> list[Record]:
     return records
 
 
+def _named_priors(prior_ids: Sequence[str], ids: Sequence[str], label: str) -> list[int]:
+    """Row indices (among the labelled records, whose ids are ``ids``) of the records named by ``prior_ids``.
+
+    Examples
+    --------
+    >>> _named_priors(["R7", "R2"], ["R2", "R5", "R7"], "label_included")
+    [2, 0]
+    >>> _named_priors(["R2", "R9"], ["R2", "R5", "R7"], "label_included")
+    Traceback (most recent call last):
+    ...
+    ValueError: prior record R9 is not one of the 3 records labelled 'label_included' (by record_id, or row number from 0 where there is none)
+    """
+    position = {record_id: i for i, record_id in enumerate(ids)}
+    chosen = []
+    for record_id in prior_ids:
+        if record_id not in position:
+            raise ValueError(f"prior record {record_id} is not one of the {len(ids)} records labelled {label!r} "
+                             "(by record_id, or row number from 0 where there is none)")
+        if position[record_id] in chosen:
+            raise ValueError(f"prior record {record_id} is named twice")
+        chosen.append(position[record_id])
+    return chosen
+
+
 def _repeated_id(ids: Sequence[str]) -> str | None:
     """The first id in ``ids`` that is there twice, or ``None`` when they are all different.
 
@@ -335,6 +359,7 @@ def simulate(
     batch_size: str | int = "auto",
     batch_growth: float = 0.02,
     criteria=None,
+    prior_ids: Sequence[str] | None = None,
 ) -> SimulationResult:
     """Simulate screening ``records`` with their known labels.
 
@@ -378,6 +403,12 @@ def simulate(
         arrive (``ActiveLearner.prior``). With
         ``prior_included=0, prior_excluded=0`` this replays a review that
         starts from its criteria alone.
+    prior_ids : sequence of str, optional
+        The prior records by id (the input's ``record_id``, or row number
+        from 0 where it has none), in place of drawing ``prior_included`` and
+        ``prior_excluded`` at random: to replay a study's own priors, or to
+        give two tools the same ones (ASReview's ``--prior-idx``). The seed
+        then only seeds the learner.
 
     Returns
     -------
@@ -417,13 +448,19 @@ def simulate(
     n_records, n_relevant = len(y), int(y.sum())
 
     rng = check_random_state(seed)
-    priors = draw_priors(y, rng, prior_included, prior_excluded)
+    if prior_ids is not None:
+        priors = _named_priors(prior_ids, ids, label)
+        prior_included = int(y[priors].sum())
+        prior_excluded = len(priors) - prior_included
+    else:
+        priors = draw_priors(y, rng, prior_included, prior_excluded)
     target_relevant = n_relevant - int(y[priors].sum())
     if target_relevant == 0:  # every metric is undefined: say why instead of failing in the metrics
+        advice = " (name fewer relevant priors)" if prior_ids is not None else (
+            f" (use --prior-included {n_relevant - 1})")
         raise ValueError(
             f"no relevant record to find: {n_relevant} of the {n_records} records are labelled relevant for "
-            f"{label!r}" + (f", and {prior_included} relevant prior(s) take them all (use --prior-included "
-                            f"{n_relevant - 1})" if n_relevant else "")
+            f"{label!r}" + (f", and {prior_included} relevant prior(s) take them all{advice}" if n_relevant else "")
         )
     n_pool = n_records - len(priors)
     if stop in ("last-relevant", "all"):
@@ -475,6 +512,8 @@ def simulate(
     }
     if criteria is not None:
         settings["criteria"] = criteria.name
+    if prior_ids is not None:
+        settings["prior_ids"] = [ids[i] for i in priors]
     if repeated is not None:  # (order.csv's record_id: row numbers, not the file's column)
         settings["record_ids"] = f"row numbers: the file's record_id {repeated!r} is on more than one record"
     return SimulationResult(
@@ -623,14 +662,16 @@ def simulate_file(
     progress: bool = True,
     criteria: str | Path | None = None,
     encoding: str | None = None,
+    prior_ids: Sequence[str] | None = None,
 ) -> SimulationResult:
     """Read a labelled file (and a criteria file), simulate it and write the outputs; used by ``ldnscreen simulate``.
 
-    ``encoding`` is the file's text encoding when it is not UTF-8 (see :func:`load_labelled_records`).
+    ``encoding`` is the file's text encoding when it is not UTF-8 (see :func:`load_labelled_records`);
+    ``prior_ids`` names the prior records instead of drawing them (see :func:`simulate`).
     """
     records, criteria = _read_inputs(data, criteria, encoding)
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded, stop=stop,
-                   stopping=stopping, progress=progress, criteria=criteria)
+                   stopping=stopping, progress=progress, criteria=criteria, prior_ids=prior_ids)
     return _simulate_and_write(records, data, seed, out_dir, options)
 
 
@@ -697,6 +738,7 @@ def simulate_seeds(
     progress: bool = True,
     criteria: str | Path | None = None,
     encoding: str | None = None,
+    prior_ids: Sequence[str] | None = None,
 ) -> list[SimulationResult]:
     """:func:`simulate_file` once per seed, each into ``out_dir/seed-S``, and a summary over the seeds.
 
@@ -711,7 +753,7 @@ def simulate_seeds(
         raise ValueError("simulate_seeds needs at least one seed")
     records, criteria = _read_inputs(data, criteria, encoding)
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded, stop=stop,
-                   stopping=stopping, progress=progress, criteria=criteria)
+                   stopping=stopping, progress=progress, criteria=criteria, prior_ids=prior_ids)
     out = Path(out_dir)
     results = [_simulate_and_write(records, data, seed, out / f"seed-{seed}", options) for seed in seeds]
     write_summary(results, out)

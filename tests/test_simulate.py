@@ -490,3 +490,27 @@ def test_a_spreadsheet_keeps_every_row_as_its_csv_does(tmp_path):
                             scorer.read_input_labels(tmp_path / "table.xlsx", "label_included"))
     assert rescored["wss_95"] == pytest.approx(result.metrics["wss_95"]) and rescored["loss"] == pytest.approx(
         result.metrics["loss"])
+
+
+def test_named_priors_replace_the_random_draw(dataset, tmp_path):
+    relevant = next(r["record_id"] for r in _rows() if r["label_included"])
+    out = tmp_path / "named"
+    result = simulate_file(dataset, out, prior_ids=["R140", relevant, "R101"], progress=False)
+    assert list(result.record_ids[:3]) == ["R140", relevant, "R101"] and result.n_priors == 3
+    assert result.settings["prior_ids"] == ["R140", relevant, "R101"]
+    assert (result.settings["prior_included"], result.settings["prior_excluded"]) == (1, 2)
+    assert "R140" not in result.record_ids[3:] and result.metrics["n_relevant"] == 7  # 8 relevant, one a prior
+    scorer = _score_order_module()
+    rescored = scorer.score(scorer.read_order(out / "order.csv"), scorer.read_input_labels(dataset, "label_included"))
+    assert rescored["n_priors"] == 3 and rescored["wss_95"] == pytest.approx(result.metrics["wss_95"])
+    # the seed no longer draws the priors: another seed keeps them
+    other = simulate_file(dataset, tmp_path / "other", seed=5, prior_ids=["R140", relevant, "R101"], progress=False)
+    assert other.record_ids[:3] == result.record_ids[:3]
+    with pytest.raises(ValueError, match=r"small\.csv: prior record R999 is not one of the 60 records"):
+        simulate_file(dataset, tmp_path / "x", prior_ids=["R101", "R999"], progress=False)
+    with pytest.raises(ValueError, match="prior record R101 is named twice"):
+        simulate_file(dataset, tmp_path / "x", prior_ids=["R101", "R101"], progress=False)
+    runner = CliRunner()
+    cli = runner.invoke(app, ["simulate", str(dataset), "--priors", f"R140, {relevant}", "--out", str(tmp_path / "cli")])
+    assert cli.exit_code == 0, cli.output
+    assert [row["record_id"] for row in csv.DictReader(open(tmp_path / "cli" / "order.csv"))][:2] == ["R140", relevant]
