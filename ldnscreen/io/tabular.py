@@ -108,17 +108,18 @@ LABEL_COLUMNS: dict[str, str] = {
 }
 
 _AUTHOR_ID = re.compile(r"\s*\(\d+\)$")  # Scopus "Younger, Jarred (57200000001)"
-_TRUE = {"1", "1.0", "yes", "y", "true", "include", "included", "relevant"}
-_FALSE = {"0", "0.0", "no", "n", "false", "exclude", "excluded", "irrelevant"}
 
 
 def _label(value: str) -> int | None:
-    value = value.strip().lower()
-    if value in _TRUE:
-        return 1
-    if value in _FALSE:
-        return 0
-    return None
+    """1, 0 or ``None`` (no label, or a value that is not one) for a label cell, read as decisions are
+    (:func:`ldnscreen.labels_import.parse_decision`): a bibliographic import does not stop at one."""
+    from ..labels_import import parse_decision
+
+    try:
+        verdict = parse_decision(value)
+    except ValueError:
+        return None
+    return None if verdict is None else int(verdict == "include")
 
 
 class TabularReader(Reader):
