@@ -449,7 +449,13 @@ def simulate(
 
     rng = check_random_state(seed)
     if prior_ids is not None:
-        priors = _named_priors(prior_ids, ids, label)
+        try:
+            priors = _named_priors(prior_ids, ids, label)
+        except ValueError as exc:
+            if repeated is None:
+                raise
+            raise ValueError(f"{exc}; the file's record_id {repeated!r} is on more than one record, so the records "
+                             "are named by row number") from None
         prior_included = int(y[priors].sum())
         prior_excluded = len(priors) - prior_included
     else:

@@ -453,6 +453,10 @@ def test_repeated_record_ids_give_way_to_row_numbers_and_the_scorer_agrees(tmp_p
     scorer = _score_order_module()
     rescored = scorer.score(scorer.read_order(out / "order.csv"), scorer.read_input_labels(path, "label_included"))
     assert rescored["wss_95"] == pytest.approx(result.metrics["wss_95"])
+    with pytest.raises(ValueError, match="prior record R1 is not one of .* 'R1' is on more than one record, so the "
+                                         "records are named by row number"):
+        simulate_file(path, out, prior_ids=["R1"], progress=False)
+    assert simulate_file(path, out, prior_ids=["7", "0"], progress=False).record_ids[:2] == ("7", "0")
 
 
 def test_minus_one_is_no_label_and_other_numbers_are_errors_before_any_screening(tmp_path):
