@@ -420,6 +420,14 @@ def recall_curve(labels: list[int], n_priors: int, n_records: int, n_relevant: i
     return x, found
 
 
+def order_recall_curve(order: dict, run: dict) -> tuple:
+    """:func:`recall_curve` of one order of ``orders.jsonl`` with its row of ``runs.csv``, whose
+    ``n_records`` and ``n_relevant`` are the metrics' counts (priors excluded, as in ``metrics.json``)."""
+    n_priors = order["n_priors"]
+    return recall_curve(order["labels"], n_priors, int(run["n_records"]) + n_priors,
+                        int(run["n_relevant"]) + sum(order["labels"][:n_priors]))
+
+
 def plot_benchmark(out: Path, model_name: str, peer_model: str | None) -> list[Path]:
     """``wss95_<label>.png`` (every run's WSS@95 per dataset and tool) and ``recall_<label>.png``
     (each dataset's recall curves, every seed of each tool, from ``orders.jsonl``) in ``out``."""
@@ -470,12 +478,12 @@ def plot_benchmark(out: Path, model_name: str, peer_model: str | None) -> list[P
         fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), dpi=100, squeeze=False)
         for ax, dataset in zip(axes.flat, names):
             first = next(iter(next(iter(runs[(dataset, label)].values())).values()))
-            n_records, n_relevant = int(first["n_records"]), int(first["n_relevant"])
+            n_records, n_relevant = int(first["n_records"]), int(first["n_relevant"])  # (priors excluded)
             ax.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=0.8)
             ax.axhline(0.95, color="grey", linestyle=":", linewidth=0.8)
             seen = set()
             for o in by_dataset[dataset]:
-                x, recall = recall_curve(o["labels"], o["n_priors"], n_records, n_relevant)
+                x, recall = order_recall_curve(o, first)
                 tool = f"{o['tool']}:{o['model']}"
                 ax.plot(x, recall, color=colours[o["tool"]], linewidth=0.8, alpha=0.6,
                         label=tool if tool not in seen else None)

@@ -65,6 +65,12 @@ def test_orders_rescore_to_the_table_and_pictures_are_drawn(screening, data_dir,
         for key in ("wss_95", "wss_100", "rrf_10", "atd", "loss"):
             assert rescored[key] == pytest.approx(float(run[key]), abs=1e-9), key
 
+        # the pictures' recall curves: the run's counts exclude the priors, the curve's own do not
+        x, recall = screening.order_recall_curve(order, run)
+        assert recall.max() == recall[-1] == 1.0 and x[-1] == 1.0
+        n_screened = len(order["rows"]) - order["n_priors"]
+        assert x[n_screened] == pytest.approx(n_screened / rescored["n_records"]) and x[n_screened] <= 1.0
+
     for name in ("wss95_label_included.png", "recall_label_included.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
