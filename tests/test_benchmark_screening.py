@@ -144,3 +144,30 @@ def test_files_that_cannot_be_simulated_are_skipped_with_the_reason(screening, d
     err = " ".join(capsys.readouterr().err.split())
     assert "skipped ids.csv: ids.csv, line 1: no title or abstract column" in err
     assert "skipped one.csv label_included: 1 relevant of 60 records leave none to find" in err
+
+
+def test_recall_levels_from_the_stored_orders(screening, data_dir, tmp_path, capsys):
+    out = tmp_path / "bench"
+    _run(screening, data_dir, out)
+    # a peer that screened in exactly the same order: no difference at any level
+    rows = list(csv.DictReader(open(out / "runs.csv", newline="")))
+    for row in rows:
+        screening.append_row(out / "runs.csv", {**row, "tool": "asreview", "model": "elas_u4"})
+    for order in screening.read_orders(out / "orders.jsonl"):
+        with open(out / "orders.jsonl", "a") as f:
+            f.write(json.dumps({**order, "tool": "asreview", "model": "elas_u4"}) + "\n")
+    levels = _module("recall_levels")
+    by_level = levels.wss_by_level(out, "label_included")
+    at_95 = levels.summarise(by_level[0.95])
+    assert at_95["ldnscreen"] == pytest.approx(sum(float(r["wss_95"]) for r in rows) / len(rows))  # one dataset
+    assert all(levels.summarise(by_level[level])["difference"] == 0.0 for level in (0.8, 0.9, 1.0, "95c"))
+    assert levels.main([str(out)]) == 0
+    assert "| WSS@95 (the benchmark's) |" in capsys.readouterr().out
+    assert (out / "recall_levels_label_included.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(out / "runs.csv", "a") as f:  # a stored WSS@95 that its order does not give is an error
+        f.write(",".join(str({**rows[0], "seed": "7", "wss_95": "0.5"}.get(k, "")) for k in screening.FIELDS) + "\n")
+    with open(out / "orders.jsonl", "a") as f:
+        for tool in ("ldnscreen", "asreview"):
+            f.write(json.dumps({**screening.read_orders(out / "orders.jsonl")[0], "seed": 7, "tool": tool}) + "\n")
+    with pytest.raises(ValueError, match="seed 7 .* does not give its runs.csv WSS@95"):
+        levels.wss_by_level(out, "label_included")

@@ -1,0 +1,134 @@
+"""Work saved at every recall level, ldnscreen against its peer, from a screening benchmark's runs.
+
+WSS@95 is decided by where one record lands: the ``K``-th relevant one, ``K`` the largest count
+with ``K / R <= 0.95`` (asreview-insights' definition, the benchmark's). This script asks how the
+comparison looks at other recall levels and with the other rounding of ``K`` (``ceil(0.95 R)``,
+the 95 % point ``records_to_95_recall`` uses), from the orders a benchmark run stored
+(``orders.jsonl``) and its ``runs.csv``: a table of the mean over datasets (each the mean over
+the seeds both tools ran), how many datasets ldnscreen is ahead on, the worst dataset and a
+Wilcoxon signed-rank test over datasets, and a picture of the difference against recall
+(``recall_levels_<label>.png`` beside the runs, one thin line per dataset and their mean).
+
+Example::
+
+    .venv/bin/python benchmarks/recall_levels.py benchmarks/.work/session8-fresh
+
+It reads only what the benchmark wrote; nothing is re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ldnscreen.metrics import complete_order, work_saved_over_sampling  # noqa: E402
+
+#: Recall levels of the table (the picture draws 0.50 to 1.00 in steps of 0.01).
+LEVELS = (0.80, 0.85, 0.90, 0.95, 1.0)
+
+
+def wss_by_level(run_dir: Path, label: str, peer_tool: str = "asreview") -> dict:
+    """``{level: {dataset: {tool: [wss per seed]}}}`` for the seeds both tools ran, from a benchmark's
+    ``runs.csv`` and ``orders.jsonl``; level ``"95c"`` is WSS@95 with ``K = ceil(0.95 R)``."""
+    runs = {(r["dataset"], int(r["seed"]), r["tool"], r["label"]): r
+            for r in csv.DictReader(open(run_dir / "runs.csv", newline=""))}
+    orders = [json.loads(line) for line in open(run_dir / "orders.jsonl") if line.strip()]
+    orders = [o for o in orders if o["label"] == label and o["tool"] in ("ldnscreen", peer_tool)]
+    tools_of = defaultdict(set)
+    for o in orders:
+        tools_of[(o["dataset"], o["seed"])].add(o["tool"])
+    levels = [*np.round(np.arange(0.50, 1.0001, 0.01), 2).tolist(), "95c"]
+    out: dict = {level: defaultdict(lambda: defaultdict(list)) for level in levels}
+    for o in orders:
+        if len(tools_of[(o["dataset"], o["seed"])]) < 2:  # a seed only one tool ran
+            continue
+        run = runs[(o["dataset"], o["seed"], o["tool"], o["label"])]
+        n_pool, r = int(run["n_records"]), int(run["n_relevant"])  # (the metrics' counts: priors excluded)
+        full = complete_order(o["labels"][o["n_priors"]:], n_pool, r)
+        if abs(work_saved_over_sampling(full, 0.95) - float(run["wss_95"])) > 1e-9:
+            raise ValueError(f"{run_dir}: the order of {o['dataset']} seed {o['seed']} ({o['tool']}) does not give "
+                             f"its runs.csv WSS@95")
+        for level in levels:
+            recall = math.ceil(round(0.95 * r, 9)) / r if level == "95c" else level
+            out[level][o["dataset"]][o["tool"]].append(work_saved_over_sampling(full, recall))
+    return out
+
+
+def summarise(per_dataset: dict, peer_tool: str = "asreview") -> dict:
+    """Mean of each tool over datasets, the differences, datasets ahead, the worst and Wilcoxon's p."""
+    from scipy.stats import wilcoxon
+
+    diffs = {d: float(np.mean(t["ldnscreen"]) - np.mean(t[peer_tool])) for d, t in per_dataset.items()}
+    worst = min(diffs, key=diffs.get)
+    nonzero = [v for v in diffs.values() if v != 0.0]
+    return {
+        "ldnscreen": float(np.mean([np.mean(t["ldnscreen"]) for t in per_dataset.values()])),
+        "peer": float(np.mean([np.mean(t[peer_tool]) for t in per_dataset.values()])),
+        "difference": float(np.mean(list(diffs.values()))),
+        "ahead": sum(v > 0 for v in diffs.values()),
+        "datasets": len(diffs),
+        "worst": (worst, diffs[worst]),
+        "p": float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 2 else float("nan"),
+        "diffs": diffs,
+    }
+
+
+def plot(levels: dict, path: Path, label: str, peer_tool: str) -> None:
+    """The difference in WSS against recall: one thin line per dataset, their mean in bold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recalls = [level for level in levels if level != "95c"]
+    summaries = [summarise(levels[level], peer_tool) for level in recalls]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
+    for dataset in summaries[0]["diffs"]:
+        ax.plot(recalls, [s["diffs"][dataset] for s in summaries], color="grey", linewidth=0.6, alpha=0.5)
+    ax.plot(recalls, [s["difference"] for s in summaries], color="tab:blue", linewidth=2,
+            label="mean over datasets")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.axvline(0.95, color="grey", linestyle=":", linewidth=0.8)
+    ax.set_xlabel("recall level")
+    ax.set_ylabel(f"WSS, ldnscreen - {peer_tool}")
+    ax.set_title(f"Work saved at each recall level ({label}; grey: one dataset each)")
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path, help="a benchmarks/screening.py --out folder (runs.csv, orders.jsonl)")
+    parser.add_argument("--label", default="label_included")
+    parser.add_argument("--peer-tool", default="asreview")
+    args = parser.parse_args(argv)
+    levels = wss_by_level(args.run_dir, args.label, args.peer_tool)
+    rows = [("95c", "WSS@95, K = ceil(0.95 R)")] + [(level, f"WSS@{round(level * 100)}") for level in LEVELS]
+    rows.sort(key=lambda row: 0.951 if row[0] == "95c" else row[0])
+    print(f"| measure | ldnscreen | {args.peer_tool} | difference | ldnscreen ahead | worst dataset | Wilcoxon p |")
+    print("|---|---|---|---|---|---|---|")
+    for level, name in rows:
+        s = summarise(levels[level], args.peer_tool)
+        name += " (the benchmark's)" if level == 0.95 else ""
+        print(f"| {name} | {s['ldnscreen']:.4f} | {s['peer']:.4f} | {s['difference']:+.4f} | {s['ahead']}/{s['datasets']} "
+              f"| {s['worst'][0]} {s['worst'][1]:+.3f} | {s['p']:.3f} |")
+    path = args.run_dir / f"recall_levels_{args.label}.png"
+    plot(levels, path, args.label, args.peer_tool)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
