@@ -37,13 +37,16 @@ from ldnscreen.metrics import complete_order, work_saved_over_sampling  # noqa: 
 LEVELS = (0.80, 0.85, 0.90, 0.95, 1.0)
 
 
-def wss_by_level(run_dir: Path, label: str, peer_tool: str = "asreview") -> dict:
-    """``{level: {dataset: {tool: [wss per seed]}}}`` for the seeds both tools ran, from a benchmark's
-    ``runs.csv`` and ``orders.jsonl``; level ``"95c"`` is WSS@95 with ``K = ceil(0.95 R)``."""
-    runs = {(r["dataset"], int(r["seed"]), r["tool"], r["label"]): r
+def wss_by_level(run_dir: Path, label: str, peer_tool: str = "asreview", model: str = "default",
+                 peer_model: str = "elas_u4") -> dict:
+    """``{level: {dataset: {tool: [wss per seed]}}}`` for the seeds both tools ran (ldnscreen's
+    configuration ``model``, the peer's ``peer_model``), from a benchmark's ``runs.csv`` and
+    ``orders.jsonl``; level ``"95c"`` is WSS@95 with ``K = ceil(0.95 R)``."""
+    runs = {(r["dataset"], int(r["seed"]), r["tool"], r["model"], r["label"]): r
             for r in csv.DictReader(open(run_dir / "runs.csv", newline=""))}
     orders = [json.loads(line) for line in open(run_dir / "orders.jsonl") if line.strip()]
-    orders = [o for o in orders if o["label"] == label and o["tool"] in ("ldnscreen", peer_tool)]
+    wanted = {("ldnscreen", model), (peer_tool, peer_model)}
+    orders = [o for o in orders if o["label"] == label and (o["tool"], o["model"]) in wanted]
     tools_of = defaultdict(set)
     for o in orders:
         tools_of[(o["dataset"], o["seed"])].add(o["tool"])
@@ -52,7 +55,7 @@ def wss_by_level(run_dir: Path, label: str, peer_tool: str = "asreview") -> dict
     for o in orders:
         if len(tools_of[(o["dataset"], o["seed"])]) < 2:  # a seed only one tool ran
             continue
-        run = runs[(o["dataset"], o["seed"], o["tool"], o["label"])]
+        run = runs[(o["dataset"], o["seed"], o["tool"], o["model"], o["label"])]
         n_pool, r = int(run["n_records"]), int(run["n_relevant"])  # (the metrics' counts: priors excluded)
         full = complete_order(o["labels"][o["n_priors"]:], n_pool, r)
         if abs(work_saved_over_sampling(full, 0.95) - float(run["wss_95"])) > 1e-9:
@@ -108,24 +111,42 @@ def plot(levels: dict, path: Path, label: str, peer_tool: str) -> None:
     plt.close(fig)
 
 
+def report(run_dir: Path, label: str, peer_tool: str = "asreview", model: str = "default",
+           peer_model: str = "elas_u4") -> tuple[str, Path] | None:
+    """The table (markdown) for one label level of a benchmark run and the picture it wrote, or
+    ``None`` where no dataset has runs of both tools."""
+    levels = wss_by_level(run_dir, label, peer_tool, model, peer_model)
+    if not levels[0.95]:
+        return None
+    rows = [("95c", "WSS@95, K = ceil(0.95 R)")] + [(level, f"WSS@{round(level * 100)}") for level in LEVELS]
+    rows.sort(key=lambda row: 0.951 if row[0] == "95c" else row[0])
+    lines = [f"| measure | ldnscreen | {peer_tool} | difference | ldnscreen ahead | worst dataset | Wilcoxon p |",
+             "|---|---|---|---|---|---|---|"]
+    for level, name in rows:
+        s = summarise(levels[level], peer_tool)
+        name += " (the benchmark's)" if level == 0.95 else ""
+        lines.append(f"| {name} | {s['ldnscreen']:.4f} | {s['peer']:.4f} | {s['difference']:+.4f} "
+                     f"| {s['ahead']}/{s['datasets']} | {s['worst'][0]} {s['worst'][1]:+.3f} | {s['p']:.3f} |")
+    path = run_dir / f"recall_levels_{label}.png"
+    plot(levels, path, label, peer_tool)
+    return "\n".join(lines), path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path, help="a benchmarks/screening.py --out folder (runs.csv, orders.jsonl)")
     parser.add_argument("--label", default="label_included")
     parser.add_argument("--peer-tool", default="asreview")
+    parser.add_argument("--model", default="default", help="ldnscreen's configuration (--model-name of the run)")
+    parser.add_argument("--peer-model", default="elas_u4")
     args = parser.parse_args(argv)
-    levels = wss_by_level(args.run_dir, args.label, args.peer_tool)
-    rows = [("95c", "WSS@95, K = ceil(0.95 R)")] + [(level, f"WSS@{round(level * 100)}") for level in LEVELS]
-    rows.sort(key=lambda row: 0.951 if row[0] == "95c" else row[0])
-    print(f"| measure | ldnscreen | {args.peer_tool} | difference | ldnscreen ahead | worst dataset | Wilcoxon p |")
-    print("|---|---|---|---|---|---|---|")
-    for level, name in rows:
-        s = summarise(levels[level], args.peer_tool)
-        name += " (the benchmark's)" if level == 0.95 else ""
-        print(f"| {name} | {s['ldnscreen']:.4f} | {s['peer']:.4f} | {s['difference']:+.4f} | {s['ahead']}/{s['datasets']} "
-              f"| {s['worst'][0]} {s['worst'][1]:+.3f} | {s['p']:.3f} |")
-    path = args.run_dir / f"recall_levels_{args.label}.png"
-    plot(levels, path, args.label, args.peer_tool)
+    result = report(args.run_dir, args.label, args.peer_tool, args.model, args.peer_model)
+    if result is None:
+        print(f"{args.run_dir}: no dataset has runs of both ldnscreen:{args.model} and "
+              f"{args.peer_tool}:{args.peer_model} for {args.label}", file=sys.stderr)
+        return 1
+    table, path = result
+    print(table)
     print(f"wrote {path}")
     return 0
 

@@ -268,9 +268,22 @@ def run_benchmark(args) -> Path:
                                        "n_screened": len(run.order) - run.n_priors})
                 bar.advance(task)
     if runs_path.exists():
-        print_table(runs_path, args.model_name, models[0] if models else None, out)
-        plot_benchmark(out, args.model_name, models[0] if models else None)
+        report_runs(out, args.model_name, models[0] if models else None, labels)
     return out
+
+
+def report_runs(out: Path, model_name: str, peer_model: str | None, labels) -> None:
+    """The table, the pictures and, against a peer, the comparison at every recall level
+    (``benchmarks/recall_levels.py``) of the runs in ``out``."""
+    print_table(out / "runs.csv", model_name, peer_model, out)
+    plot_benchmark(out, model_name, peer_model)
+    if peer_model:
+        from recall_levels import report
+
+        for label in labels:
+            result = report(out, label, "asreview", model_name, peer_model)
+            if result is not None:
+                print(f"\nWork saved at other recall levels, {label} ({result[1].name}):\n{result[0]}")
 
 
 def run_ldnscreen_process(path: Path, label: str, seed: int, args) -> dict:
@@ -543,8 +556,7 @@ def main(argv: list[str] | None = None) -> None:
                      "--batch-growth)")
     if args.table_only:
         models = args.peer_model.split(",") if args.peer else []
-        print_table(Path(args.out) / "runs.csv", args.model_name, models[0] if models else None, Path(args.out))
-        plot_benchmark(Path(args.out), args.model_name, models[0] if models else None)
+        report_runs(Path(args.out), args.model_name, models[0] if models else None, args.labels.split(","))
         return
     run_benchmark(args)
 

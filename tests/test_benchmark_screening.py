@@ -157,6 +157,7 @@ def test_recall_levels_from_the_stored_orders(screening, data_dir, tmp_path, cap
         with open(out / "orders.jsonl", "a") as f:
             f.write(json.dumps({**order, "tool": "asreview", "model": "elas_u4"}) + "\n")
     levels = _module("recall_levels")
+    assert levels.report(out, "label_included", model="another") is None  # no such ldnscreen configuration ran
     by_level = levels.wss_by_level(out, "label_included")
     at_95 = levels.summarise(by_level[0.95])
     assert at_95["ldnscreen"] == pytest.approx(sum(float(r["wss_95"]) for r in rows) / len(rows))  # one dataset
@@ -167,7 +168,8 @@ def test_recall_levels_from_the_stored_orders(screening, data_dir, tmp_path, cap
     with open(out / "runs.csv", "a") as f:  # a stored WSS@95 that its order does not give is an error
         f.write(",".join(str({**rows[0], "seed": "7", "wss_95": "0.5"}.get(k, "")) for k in screening.FIELDS) + "\n")
     with open(out / "orders.jsonl", "a") as f:
-        for tool in ("ldnscreen", "asreview"):
-            f.write(json.dumps({**screening.read_orders(out / "orders.jsonl")[0], "seed": 7, "tool": tool}) + "\n")
+        for tool, model in (("ldnscreen", "default"), ("asreview", "elas_u4")):
+            f.write(json.dumps({**screening.read_orders(out / "orders.jsonl")[0], "seed": 7, "tool": tool,
+                                "model": model}) + "\n")
     with pytest.raises(ValueError, match="seed 7 .* does not give its runs.csv WSS@95"):
         levels.wss_by_level(out, "label_included")
