@@ -104,7 +104,7 @@ class SimulationResult:
         return self.labels[self.n_priors :]
 
 
-def load_labelled_records(path: str | Path, encoding: str | None = None) -> list[Record]:
+def load_labelled_records(path: str | Path, *, encoding: str | None = None) -> list[Record]:
     """Records of a labelled file, with ``labels`` and ``provenance[0].source_id``.
 
     A CSV, TSV or XLSX file is read row by row keeping *every* row, also one
@@ -700,7 +700,7 @@ def _read_inputs(data: str | Path, criteria: str | Path | None, encoding: str | 
         from .criteria import read_criteria_file
 
         criteria = read_criteria_file(criteria)[1]
-    return load_labelled_records(data, encoding), criteria
+    return load_labelled_records(data, encoding=encoding), criteria
 
 
 #: Metrics summarised over seeds by :func:`simulate_seeds` (``summary.csv``, ``summary.json``).

@@ -424,7 +424,7 @@ def test_a_file_is_simulated_the_same_whatever_its_columns_are_called(dataset, t
     with pytest.raises(ReadError, match=r"latin\.csv, line \d+: byte 0xe1 is not valid UTF-8"):
         simulate_file(latin, tmp_path / "out", progress=False)
     assert sum(_simulated(latin, tmp_path, encoding="latin-1")[1]) == sum(expected[1])  # every relevant record found
-    assert load_labelled_records(latin, "latin-1")[0].title == rows[0]["title"].replace("trial", "tri\u00e1l")
+    assert load_labelled_records(latin, encoding="latin-1")[0].title == rows[0]["title"].replace("trial", "tri\u00e1l")
 
 
 def test_unreadable_inputs_are_one_line_errors_naming_the_file(tmp_path):
