@@ -97,14 +97,15 @@ def plot(levels: dict, path: Path, label: str, peer_tool: str) -> None:
     summaries = [summarise(levels[level], peer_tool) for level in recalls]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
     for dataset in summaries[0]["diffs"]:
-        ax.plot(recalls, [s["diffs"][dataset] for s in summaries], color="grey", linewidth=0.6, alpha=0.5)
+        ax.plot(recalls, [s["diffs"][dataset] for s in summaries], color="grey", linewidth=0.6, alpha=0.5,
+                label="one dataset (mean over seeds)" if dataset == next(iter(summaries[0]["diffs"])) else None)
     ax.plot(recalls, [s["difference"] for s in summaries], color="tab:blue", linewidth=2,
             label="mean over datasets")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.axvline(0.95, color="grey", linestyle=":", linewidth=0.8)
     ax.set_xlabel("recall level")
     ax.set_ylabel(f"WSS, ldnscreen - {peer_tool}")
-    ax.set_title(f"Work saved at each recall level ({label}; grey: one dataset each)")
+    ax.set_title(f"Work saved at each recall level, {label}", fontsize=10)
     ax.legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(path)
