@@ -156,7 +156,7 @@ def load_labelled_records(path: str | Path, *, encoding: str | None = None) -> l
 def _labelled_rows(name: str, rows, strict: bool = True) -> list[Record]:
     """Records of a table's rows (the first holds the column names) for :func:`load_labelled_records`."""
     from .io.base import ReadError
-    from .io.tabular import COLUMNS, _key
+    from .io.tabular import _key, find_columns
     from .labels_import import label_columns, row_labels
 
     rows = iter(rows)
@@ -164,13 +164,11 @@ def _labelled_rows(name: str, rows, strict: bool = True) -> list[Record]:
     # label_* columns in any case are the labels of the same name in lower case
     header = [h.lower() if h.lower().startswith("label_") else h for h in header]
     keys = [_key(h) for h in header]
-
-    def column(field: str, names=None) -> int | None:
-        return next((keys.index(k) for k in names or COLUMNS[field] if k in keys), None)
-
-    where = {field: column(field) for field in ("title", "abstract", "pmid", "year")}
-    where["record_id"] = column("record_id", ("recordid",))  # the file's own record_id, else row numbers
-    keyword_columns = [i for i, k in enumerate(keys) if k in COLUMNS["keywords"]]  # (Scopus: author + index)
+    found = find_columns(keys)
+    where = {field: found[field][0] if field in found else None for field in ("title", "abstract", "pmid", "year")}
+    # the file's own record_id column only (not import's other id columns), else row numbers
+    where["record_id"] = keys.index("recordid") if "recordid" in keys else None
+    keyword_columns = found.get("keywords", [])  # (Scopus: author + index keywords)
     if where["title"] is None and where["abstract"] is None:
         raise ReadError(name, "line 1", "no title or abstract column (expected e.g. title, Title, TI, abstract, AB); "
                                         f"columns found: {', '.join(h for h in header if h) or 'none'}")

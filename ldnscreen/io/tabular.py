@@ -122,6 +122,19 @@ def _label(value: str) -> int | None:
     return None if verdict is None else int(verdict == "include")
 
 
+def find_columns(keys: Sequence[str]) -> dict[str, list[int]]:
+    """Where each field of :data:`COLUMNS` is in a header whose names went through ``_key``: the
+    positions of its columns, the preferred name first; fields without a column are left out.
+
+    Examples
+    --------
+    >>> find_columns([_key(name) for name in ("ID", "TI", "Author Keywords", "Abstract", "Keywords")])
+    {'title': [1], 'abstract': [3], 'keywords': [4, 2], 'record_id': [0]}
+    """
+    found = {field: [keys.index(name) for name in names if name in keys] for field, names in COLUMNS.items()}
+    return {field: positions for field, positions in found.items() if positions}
+
+
 class TabularReader(Reader):
     """Turns rows of cells (first row: column names) into records."""
 
@@ -142,13 +155,8 @@ class TabularReader(Reader):
         except StopIteration:
             raise ReadError(file, "", "the file is empty") from None
         keys = [_key(h) for h in header]
-        where: dict[str, int] = {}
-        gathered: dict[str, list[int]] = {}
-        for field, names in COLUMNS.items():
-            found = [keys.index(name) for name in names if name in keys]
-            if found:
-                where[field] = found[0]
-                gathered[field] = found
+        gathered = find_columns(keys)
+        where = {field: positions[0] for field, positions in gathered.items()}
         for column, database in DATABASE_COLUMNS.items():
             if column in keys:
                 self.DATABASE = database  # type: ignore[misc]
