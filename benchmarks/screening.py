@@ -419,26 +419,18 @@ def _tool_runs(runs_path: Path, model_name: str, peer_model: str | None) -> dict
     return out
 
 
-def recall_curve(labels: list[int], n_priors: int, n_records: int, n_relevant: int) -> tuple:
-    """Share screened and recall after each screened record (priors excluded), up to the whole dataset."""
+def recall_curve(labels: list[int], n_priors: int, pool: int, relevant: int) -> tuple:
+    """Share screened and recall after each screened record, up to the whole dataset; ``pool`` and
+    ``relevant`` are the records and relevant records without the priors (``runs.csv``'s
+    ``n_records`` and ``n_relevant``, the metrics' counts)."""
     import numpy as np
 
     screened = np.asarray(labels[n_priors:], dtype=float)
-    pool = n_records - n_priors
-    relevant = n_relevant - sum(labels[:n_priors])
     found = np.concatenate([[0.0], np.cumsum(screened)]) / max(relevant, 1)
     x = np.arange(len(found)) / pool
     if len(screened) < pool:  # a run that stopped at the last relevant record has found them all
         x, found = np.append(x, 1.0), np.append(found, found[-1])
     return x, found
-
-
-def order_recall_curve(order: dict, run: dict) -> tuple:
-    """:func:`recall_curve` of one order of ``orders.jsonl`` with its row of ``runs.csv``, whose
-    ``n_records`` and ``n_relevant`` are the metrics' counts (priors excluded, as in ``metrics.json``)."""
-    n_priors = order["n_priors"]
-    return recall_curve(order["labels"], n_priors, int(run["n_records"]) + n_priors,
-                        int(run["n_relevant"]) + sum(order["labels"][:n_priors]))
 
 
 def plot_benchmark(out: Path, model_name: str, peer_model: str | None) -> list[Path]:
@@ -496,7 +488,7 @@ def plot_benchmark(out: Path, model_name: str, peer_model: str | None) -> list[P
             ax.axhline(0.95, color="grey", linestyle=":", linewidth=0.8)
             seen = set()
             for o in by_dataset[dataset]:
-                x, recall = order_recall_curve(o, first)
+                x, recall = recall_curve(o["labels"], o["n_priors"], n_records, n_relevant)
                 tool = f"{o['tool']}:{o['model']}"
                 ax.plot(x, recall, color=colours[o["tool"]], linewidth=0.8, alpha=0.6,
                         label=tool if tool not in seen else None)

@@ -66,7 +66,8 @@ def test_orders_rescore_to_the_table_and_pictures_are_drawn(screening, data_dir,
             assert rescored[key] == pytest.approx(float(run[key]), abs=1e-9), key
 
         # the pictures' recall curves: the run's counts exclude the priors, the curve's own do not
-        x, recall = screening.order_recall_curve(order, run)
+        x, recall = screening.recall_curve(order["labels"], order["n_priors"], int(run["n_records"]),
+                                           int(run["n_relevant"]))
         assert recall.max() == recall[-1] == 1.0 and x[-1] == 1.0
         n_screened = len(order["rows"]) - order["n_priors"]
         assert x[n_screened] == pytest.approx(n_screened / rescored["n_records"]) and x[n_screened] <= 1.0
@@ -95,7 +96,7 @@ def test_a_half_written_last_order_is_skipped(screening, tmp_path):
 
 def test_recall_curve_runs_to_the_end_of_the_dataset(screening):
     # 2 priors (one relevant), then 4 screened of 8 left: relevant 2nd and 4th; 2 relevant after the prior
-    x, recall = screening.recall_curve([1, 0, 0, 1, 0, 1], 2, 10, 3)
+    x, recall = screening.recall_curve([1, 0, 0, 1, 0, 1], 2, 8, 2)
     assert list(recall) == [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]
     assert list(x) == [0.0, 0.125, 0.25, 0.375, 0.5, 1.0]
 
