@@ -39,9 +39,10 @@ For a warm-started sequence of fits on growing row sets (``state``), with at
 least :data:`CARRY_ROWS` rows (:data:`COMPILED_CARRY_ROWS` in the compiled
 solver) the last factorisation is carried to the next call, bordered by the
 new rows, and used while it shrinks the gradient tenfold per step: on
-``cohen2006_adhd`` a quarter of the factorisations of 128 rows or more. :class:`ScoringGram` also keeps every record's kernel row against the
-labelled rows, so all records are scored by a dense ``n_records x n`` product
-instead of a sparse product over the whole feature matrix.
+``cohen2006_adhd`` a quarter of the factorisations of 128 rows or more.
+:class:`ScoringGram` also keeps every record's kernel row against the labelled
+rows, so all records are scored by a dense ``n_records x n`` product instead
+of a sparse product over the whole feature matrix.
 
 Where ``ldnscreen._kernels`` was compiled (``setup.py``), :func:`newton_kernel`
 runs the same iteration in C with scipy's LAPACK, and :class:`ScoringGram` adds
