@@ -112,7 +112,7 @@ def decode_bytes(data: bytes, file: str, encoding: str | None = None) -> str:
     >>> decode_bytes("TI  - Caf\\u00e9".encode("latin-1"), "a.ris")
     Traceback (most recent call last):
     ...
-    ldnscreen.io.base.ReadError: a.ris, line 1: byte 0xe9 is not valid UTF-8; the file is probably Latin-1 or Windows-1252: pass encoding='latin-1' (or re-save the file as UTF-8)
+    ldnscreen.io.base.ReadError: a.ris, line 1: byte 0xe9 is not valid UTF-8; the file is probably Latin-1 or Windows-1252: pass encoding='latin-1' (on the command line --encoding latin-1) or re-save the file as UTF-8
     """
     if encoding is None:
         if data.startswith(codecs.BOM_UTF8):
@@ -133,7 +133,8 @@ def decode_bytes(data: bytes, file: str, encoding: str | None = None) -> str:
         else:
             problem = (
                 f"byte 0x{data[error.start]:02x} is not valid {label}; the file is probably "
-                "Latin-1 or Windows-1252: pass encoding='latin-1' (or re-save the file as UTF-8)"
+                "Latin-1 or Windows-1252: pass encoding='latin-1' (on the command line --encoding latin-1) "
+                "or re-save the file as UTF-8"
             )
         raise ReadError(file, f"line {line}", problem) from None
     except LookupError:
@@ -144,7 +145,7 @@ def decode_bytes(data: bytes, file: str, encoding: str | None = None) -> str:
             file,
             f"line {_line_of(text[:nul])}",
             "the file contains NUL characters: it is probably UTF-16 without a byte-order "
-            "mark; pass encoding='utf-16-le'",
+            "mark; pass encoding='utf-16-le' (on the command line --encoding utf-16-le)",
         )
     return text
 
