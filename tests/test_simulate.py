@@ -309,6 +309,13 @@ def test_decisions_exported_by_ldnscreen_or_asreview_are_labels(tmp_path):
     assert sum("label_included" in r.labels for r in records) == 54
     result = simulate(records, seed=0, progress=False)
     assert result.n_records == 54 and result.n_relevant == sum(int(r["included"] or 0) for r in asreview)
+    # a decision column named as a reviewer's spreadsheet names it: what `ldnscreen import` reads as labels
+    from ldnscreen.io import read_file
+
+    spreadsheet = [{"Title": r["title"], "Abstract": r["abstract"], "Final Decision": r["included"]} for r in asreview]
+    path = _write_table(tmp_path / "final-decision.csv", spreadsheet)
+    simulated, imported = load_labelled_records(path), read_file(path).records
+    assert [r.labels for r in simulated] == [r.labels for r in imported] == [r.labels for r in records]
 
 
 def test_a_label_that_is_not_one_names_the_file_and_row(tmp_path):
