@@ -974,7 +974,7 @@ def make(name: str) -> ActiveLearner:
         return ActiveLearner(features=TextFeatures(min_df=1))
     if head == "once":
         return OnceColumns()
-    if head == "cfg":  # cfg:title=0,C=0.3,boost=10,bv=0.5,mindf=1,mkr=400,stop=english,maxdf=0.5,ngram=3 - the default learner with these settings
+    if head == "cfg":  # cfg:title=0,C=0.3,boost=10,bv=0.5,mindf=1,mkr=400,stop=english,maxdf=0.5,ngram=3,nw=0.25,nk=3,eta=1 - the default learner with these settings
         from sklearn.base import clone
 
         from ldnscreen.rankers import SCREENING_CLASSIFIER
@@ -987,7 +987,9 @@ def make(name: str) -> ActiveLearner:
             C=float(options.get("C", 1.0)), inclusion_boost=float(options.get("boost", 10.0)))
         if "mkr" in options:  # labelled rows up to which the exact kernel solver fits (liblinear above)
             classifier.set_params(max_kernel_rows=int(options["mkr"]))
-        return ActiveLearner(features=features, classifier=classifier, body_view=float(options.get("bv", 0.5)))
+        return ActiveLearner(features=features, classifier=classifier, body_view=float(options.get("bv", 0.5)),
+                             neighbour_weight=float(options.get("nw", 0.25)), neighbour_k=int(options.get("nk", 3)),
+                             view_learning_rate=float(options.get("eta", 1.0)))
     if head == "views":
         return LabLearner(options={"views": 1, **options})
     if head == "combo":

@@ -174,3 +174,33 @@ def test_recall_levels_from_the_stored_orders(screening, data_dir, tmp_path, cap
                                 "model": model}) + "\n")
     with pytest.raises(ValueError, match="seed 7 .* does not give its runs.csv WSS@95"):
         levels.wss_by_level(out, "label_included")
+
+
+def test_composed_reviews_keep_their_own_labels_and_drop_repeats(tmp_path, capsys):
+    compose_reviews = _module("compose_reviews")
+    header = ["record_id", "title", "abstract", "pmid", "keywords", "label_included"]
+    tables = {
+        "ace": [["a1", "ACE inhibitor trial", "enalapril", "11", "ACE", "1"],
+                ["a2", "Rat kidney study", "", "12", "", "0"],
+                ["a3", "Unlabelled record", "", "13", "", ""]],
+        "beta": [["b1", "Beta blocker trial", "metoprolol", "21", "", "1"],
+                 ["b2", "ACE inhibitor trial.", "the same record, found by both searches", "", "", "1"],
+                 ["b3", "Another record of ACE's", "", "11", "", "0"]],
+    }
+    for name, rows in tables.items():
+        with open(tmp_path / f"{name}.csv", "w", newline="") as handle:
+            csv.writer(handle).writerows([header, *rows])
+    out = tmp_path / "composed"
+    compose_reviews.main(["--data-dir", str(tmp_path), "--out", str(out)])
+    assert "| ace | 3 | 1 | 2 |" in capsys.readouterr().out
+    with open(out / "composed_ace.csv", newline="") as handle:
+        ace = list(csv.reader(handle))
+    # ACE's labelled records with their labels, then beta's as irrelevant, less b2 (same title) and b3 (same PMID);
+    # no keywords, whose absence in some reviews would tell the reviews apart
+    assert ace == [["record_id", "title", "abstract", "label_included"],
+                   ["ace:a1", "ACE inhibitor trial", "enalapril", "1"],
+                   ["ace:a2", "Rat kidney study", "", "0"],
+                   ["beta:b1", "Beta blocker trial", "metoprolol", "0"]]
+    with open(out / "composed_beta.csv", newline="") as handle:
+        beta = [row[0] for row in csv.reader(handle)][1:]
+    assert beta == ["beta:b1", "beta:b2", "beta:b3", "ace:a2"]  # a1 repeats b2's title (and b3's PMID)
