@@ -297,7 +297,7 @@ def _at_stage(label: str | None, row_stage: str, stage: str) -> str | None:
 
 
 #: Decision columns read when a file has no ``label_*`` column (ldnscreen's and ASReview's exports), in
-#: order; a header's names are compared in lower case without punctuation (``Final Decision``).
+#: order; a header's names are compared in lower case with spaces as underscores (``Final Decision``).
 DECISION_COLUMNS = ("included", "asreview_label", "final_decision", "decision", "label")
 
 
@@ -317,14 +317,9 @@ def label_columns(header: Sequence[str]) -> tuple[list[str], str | None, str | N
     labels = [name for name in header if name and name.startswith("label_")]
     if labels:
         return labels, None, None
-    by_key = {_column_key(name): name for name in reversed(header) if name}  # (the first of a repeated name)
-    decision = next((by_key[key] for key in map(_column_key, DECISION_COLUMNS) if key in by_key), None)
+    by_key = {_header_key(name): name for name in reversed(header) if name}  # (the first of a repeated name)
+    decision = next((by_key[name] for name in DECISION_COLUMNS if name in by_key), None)
     return [], decision, by_key.get("stage") if decision else None
-
-
-def _column_key(name: str) -> str:
-    """A column name compared as the readers compare them: lower case, letters and digits only."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def row_labels(
