@@ -2,12 +2,15 @@
 
     .venv/bin/python benchmarks/merge_runs.py OUT_DIR RUNS.csv [RUNS.csv ...]
 
-Then ``benchmarks/screening.py --table-only --out OUT_DIR`` prints the table of all of them.
+The ``orders.jsonl`` beside each ``runs.csv`` is merged the same way, for the runs kept. Then
+``benchmarks/screening.py --table-only --out OUT_DIR`` prints the table of all of them (and
+``benchmarks/recall_levels.py OUT_DIR`` reads the merged orders).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -18,19 +21,30 @@ from screening import FIELDS  # noqa: E402
 def main(argv: list[str]) -> None:
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
-    seen, rows = set(), []
+    seen, rows, orders, ordered = {}, [], [], set()
     for path in argv[1:]:
         with open(path, newline="") as f:
             for row in csv.DictReader(f):
                 key = (row["dataset"], row["label"], row["seed"], row["tool"], row["model"])
                 if key not in seen:
-                    seen.add(key)
+                    seen[key] = path
                     rows.append(row)
+        stored = Path(path).with_name("orders.jsonl")
+        if stored.exists():
+            for line in open(stored):
+                order = json.loads(line) if line.strip() else None
+                key = order and tuple(str(order[k]) for k in ("dataset", "label", "seed", "tool", "model"))
+                if order and seen.get(key) == path and key not in ordered:  # (the kept run's order, once)
+                    ordered.add(key)
+                    orders.append(line if line.endswith("\n") else line + "\n")
     with open(out / "runs.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    print(f"{len(rows)} runs -> {out / 'runs.csv'}")
+    if orders:
+        with open(out / "orders.jsonl", "w") as f:
+            f.writelines(orders)
+    print(f"{len(rows)} runs -> {out / 'runs.csv'}" + (f", {len(orders)} orders -> {out / 'orders.jsonl'}" if orders else ""))
 
 
 if __name__ == "__main__":

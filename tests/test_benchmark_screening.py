@@ -204,3 +204,16 @@ def test_composed_reviews_keep_their_own_labels_and_drop_repeats(tmp_path, capsy
     with open(out / "composed_beta.csv", newline="") as handle:
         beta = [row[0] for row in csv.reader(handle)][1:]
     assert beta == ["beta:b1", "beta:b2", "beta:b3", "ace:a2"]  # a1 repeats b2's title (and b3's PMID)
+
+
+def test_merged_runs_keep_the_orders_of_the_runs_kept(screening, data_dir, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    _run(screening, data_dir, first)  # seeds 0-1
+    screening.main(["--data-dir", str(data_dir), "--seeds", "1-2", "--labels", "label_included", "--out", str(second)])
+    merged = tmp_path / "merged"
+    _module("merge_runs").main([str(merged), str(first / "runs.csv"), str(second / "runs.csv")])
+    orders = screening.read_orders(merged / "orders.jsonl")
+    assert sorted(o["seed"] for o in orders) == [0, 1, 2]  # seed 1 once, from the first folder
+    assert orders[:2] == screening.read_orders(first / "orders.jsonl")
+    with open(merged / "runs.csv", newline="") as f:
+        assert sorted(int(r["seed"]) for r in csv.DictReader(f)) == [0, 1, 2]
