@@ -935,6 +935,61 @@ class Undersample(ActiveLearner):
             self._counts = counts
 
 
+class BalancedHedge(ActiveLearner):
+    """The default learner whose view weights are charged a class-balanced log-loss (session 10).
+
+    The default sums each view's log-loss over the labelled records, so once exclusions
+    outnumber inclusions a hundred to one (the tail of a large review) the weights follow the
+    exclusions alone. Here each class's summed losses are weighted as the models weigh the
+    classes, ``n / (2 n_c)`` (``boost`` times more for inclusions, default 1): the same total
+    weight as the default's sum, split evenly between the classes.
+    """
+
+    def __init__(self, random_state=None, options=None):
+        super().__init__(random_state=random_state)
+        self.options = options or {}
+
+    def _start(self, *args, **kwargs):
+        out = super()._start(*args, **kwargs)
+        self._class_loss = np.zeros((2, 2))  # [class, view]
+        self._class_of = {}
+        return out
+
+    def _score_views(self, index, y):
+        before = self._view_losses.get(index)
+        super()._score_views(index, y)
+        losses = self._view_losses.get(index)
+        if losses is not None and losses is not before:
+            self._class_loss[y] += losses
+            self._class_of[index] = y
+
+    def _forget_view_loss(self, index):
+        losses = self._view_losses.get(index)
+        if losses is not None and index in self._class_of:
+            self._class_loss[self._class_of.pop(index)] -= losses
+        super()._forget_view_loss(index)
+
+    def _body_weight(self):
+        from ldnscreen.rankers import _VIEW_WEIGHT_BOUNDS
+
+        prior = float(self.body_view)
+        if not self.view_learning_rate or not 0.0 < prior < 1.0:
+            return prior
+        counts = np.array([len(self._class_of) - sum(self._class_of.values()), sum(self._class_of.values())], float)
+        weights = np.zeros(2)
+        boost = float(self.options.get("boost", 1.0))
+        if counts.all() and self.options.get("plain") != "1":  # (plain=1: the default's sum, a check)
+            weights = counts.sum() / (2.0 * counts) * np.array([1.0, boost])
+            weights *= counts.sum() / float(weights @ counts)  # the same total weight as the plain sum
+        elif counts.any():
+            weights[:] = 1.0
+        loss = weights @ self._class_loss  # per view
+        low, high = _VIEW_WEIGHT_BOUNDS
+        start = min(max((prior - low) / (high - low), 0.01), 0.99)
+        difference = float(self.options.get("eta", self.view_learning_rate)) * float(loss[1] - loss[0])
+        return low + (high - low) * float(expit(np.log(start / (1.0 - start)) - difference))
+
+
 def _options(text):
     return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
 
@@ -957,6 +1012,7 @@ _OPTION_VARIANTS = {
     "svmmix": SvmMix,  # svmmix:C=0.11,w=0.5
     "lsa": LSA,  # lsa:k=100,w=0.5
     "mix": NaiveBayesMix,  # mix:nb=0.5,alpha=0.1
+    "bhedge": BalancedHedge,  # bhedge:boost=1,eta=1
 }
 
 
