@@ -46,9 +46,10 @@ def compose(files: list[Path], label: str = "label_included") -> dict[str, tuple
     0, without those that repeat a PMID or title already in the rows (``left_out`` of them)."""
     reviews = {}
     for path in files:
-        records = load_labelled_records(path)
-        reviews[path.stem] = [(f"{path.stem}:{r.provenance[0].source_id if r.provenance and r.provenance[0].source_id else i}", r)
-                              for i, r in enumerate(records) if label in r.labels]
+        records = load_labelled_records(path)  # the file's record_id, else its row number
+        ids = [r.provenance[0].source_id if r.provenance and r.provenance[0].source_id else str(i)
+               for i, r in enumerate(records)]
+        reviews[path.stem] = [(f"{path.stem}:{rid}", r) for rid, r in zip(ids, records) if label in r.labels]
     composed = {}
     for name, own in reviews.items():
         pmids, titles, rows, left_out = set(), set(), [], 0
