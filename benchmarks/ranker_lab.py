@@ -946,8 +946,9 @@ class BalancedHedge(ActiveLearner):
     """
 
     def __init__(self, random_state=None, options=None):
-        super().__init__(random_state=random_state)
-        self.options = options or {}
+        options = options or {}
+        super().__init__(random_state=random_state, view_learning_rate=float(options.get("eta", 1.0)))
+        self.options = options
 
     def _start(self, *args, **kwargs):
         out = super()._start(*args, **kwargs)
@@ -970,24 +971,18 @@ class BalancedHedge(ActiveLearner):
         super()._forget_view_loss(index)
 
     def _body_weight(self):
-        from ldnscreen.rankers import _VIEW_WEIGHT_BOUNDS
-
-        prior = float(self.body_view)
-        if not self.view_learning_rate or not 0.0 < prior < 1.0:
-            return prior
-        counts = np.array([len(self._class_of) - sum(self._class_of.values()), sum(self._class_of.values())], float)
-        weights = np.zeros(2)
-        boost = float(self.options.get("boost", 1.0))
+        """The default's weight of the summed losses, given the class-weighted sums instead."""
+        included = sum(self._class_of.values())
+        counts = np.array([len(self._class_of) - included, included], float)
+        weights = np.ones(2) if counts.any() else np.zeros(2)
         if counts.all() and self.options.get("plain") != "1":  # (plain=1: the default's sum, a check)
-            weights = counts.sum() / (2.0 * counts) * np.array([1.0, boost])
+            weights = counts.sum() / (2.0 * counts) * np.array([1.0, float(self.options.get("boost", 1.0))])
             weights *= counts.sum() / float(weights @ counts)  # the same total weight as the plain sum
-        elif counts.any():
-            weights[:] = 1.0
-        loss = weights @ self._class_loss  # per view
-        low, high = _VIEW_WEIGHT_BOUNDS
-        start = min(max((prior - low) / (high - low), 0.01), 0.99)
-        difference = float(self.options.get("eta", self.view_learning_rate)) * float(loss[1] - loss[0])
-        return low + (high - low) * float(expit(np.log(start / (1.0 - start)) - difference))
+        plain, self._view_loss = self._view_loss, weights @ self._class_loss  # per view
+        try:
+            return super()._body_weight()
+        finally:
+            self._view_loss = plain
 
 
 def _options(text):
