@@ -30,6 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # (screening, for its Wilcoxon test)
 
 from ldnscreen.metrics import complete_order, work_saved_over_sampling  # noqa: E402
 
@@ -69,11 +70,11 @@ def wss_by_level(run_dir: Path, label: str, peer_tool: str = "asreview", model: 
 
 def summarise(per_dataset: dict, peer_tool: str = "asreview") -> dict:
     """Mean of each tool over datasets, the differences, datasets ahead, the worst and Wilcoxon's p."""
-    from scipy.stats import wilcoxon
+    from screening import _wilcoxon_p  # (the benchmark table's test, zero differences dropped)
 
     diffs = {d: float(np.mean(t["ldnscreen"]) - np.mean(t[peer_tool])) for d, t in per_dataset.items()}
     worst = min(diffs, key=diffs.get)
-    nonzero = [v for v in diffs.values() if v != 0.0]
+    p = _wilcoxon_p(list(diffs.values()))
     return {
         "ldnscreen": float(np.mean([np.mean(t["ldnscreen"]) for t in per_dataset.values()])),
         "peer": float(np.mean([np.mean(t[peer_tool]) for t in per_dataset.values()])),
@@ -81,7 +82,7 @@ def summarise(per_dataset: dict, peer_tool: str = "asreview") -> dict:
         "ahead": sum(v > 0 for v in diffs.values()),
         "datasets": len(diffs),
         "worst": (worst, diffs[worst]),
-        "p": float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 2 else float("nan"),
+        "p": float("nan") if p is None else p,
         "diffs": diffs,
     }
 
