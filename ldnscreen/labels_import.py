@@ -39,6 +39,7 @@ __all__ = [
     "LabelImportReport",
     "parse_decision",
     "label_columns",
+    "label_name",
     "row_labels",
     "DECISION_COLUMNS",
     "read_decision_table",
@@ -297,8 +298,12 @@ def _at_stage(label: str | None, row_stage: str, stage: str) -> str | None:
 
 
 #: Decision columns read when a file has no ``label_*`` column (ldnscreen's and ASReview's exports), in
-#: order; a header's names are compared in lower case with spaces as underscores (``Final Decision``).
+#: order; a header's names are compared by their letters and digits in lower case (``Final Decision``,
+#: ``final.decision``).
 DECISION_COLUMNS = ("included", "asreview_label", "final_decision", "decision", "label")
+
+#: Label columns under names that do not separate their words (``LabelIncluded``): the label they hold.
+_JOINED_LABELS = {"labelincluded": "label_included", "labelabstractscreening": "label_abstract_screening"}
 
 
 def _text(value: Any) -> str:
@@ -306,19 +311,48 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _letters(name: Any) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name or "").lower())
+
+
+def label_name(column: Any) -> str | None:
+    """The label a column holds (``label_included`` for ``Label Included``, ``label.included`` or
+    ``LabelIncluded``), or ``None`` for a column that is no ``label_*`` column.
+
+    Examples
+    --------
+    >>> label_name("Label Included"), label_name("LABEL-abstract-screening"), label_name("LabelIncluded")
+    ('label_included', 'label_abstract_screening', 'label_included')
+    >>> label_name("label_reviewer 2"), label_name("label"), label_name("labels")
+    ('label_reviewer_2', None, None)
+    """
+    key = re.sub(r"[^a-z0-9]+", "_", str(column or "").lower()).strip("_")
+    if key.startswith("label_"):
+        return key
+    return _JOINED_LABELS.get(key)
+
+
 def label_columns(header: Sequence[str]) -> tuple[list[str], str | None, str | None]:
     """The ``label_*`` columns of a table's header, else a decision column (and a ``stage`` column beside it).
+
+    This is how both ``ldnscreen import`` and ``ldnscreen simulate`` find a
+    file's labels. Names are compared in any case and punctuation: a
+    ``label_*`` column by :func:`label_name`, a decision column
+    (:data:`DECISION_COLUMNS`) and ``stage`` by their letters and digits. Of a
+    repeated name the first column is taken.
 
     Examples
     --------
     >>> label_columns(["title", "label_included"]), label_columns(["Title", "Final Decision", "Stage"])
     ((['label_included'], None, None), ([], 'Final Decision', 'Stage'))
+    >>> label_columns(["TI", "Label Included", "Label.Abstract.Screening"])[0], label_columns(["final.decision"])[1]
+    (['Label Included', 'Label.Abstract.Screening'], 'final.decision')
     """
-    labels = [name for name in header if name and name.startswith("label_")]
+    labels = [name for name in header if name and label_name(name)]
     if labels:
         return labels, None, None
-    by_key = {_header_key(name): name for name in reversed(header) if name}  # (the first of a repeated name)
-    decision = next((by_key[name] for name in DECISION_COLUMNS if name in by_key), None)
+    by_key = {_letters(name): name for name in reversed(header) if name}  # (the first of a repeated name)
+    decision = next((by_key[key] for key in map(_letters, DECISION_COLUMNS) if key in by_key), None)
     return [], decision, by_key.get("stage") if decision else None
 
 
@@ -346,22 +380,27 @@ def row_labels(
     >>> row_labels({"included": "1"}, ([], "included", None)), row_labels({"label_included": "yes"}, (["label_included"], None, None))
     ({'label_included': 1}, {'label_included': 1})
     """
-    if not strict:
-        try:
-            return row_labels(row, columns)
-        except ValueError:
-            return {}
     label_names, decision, stage = columns
     if label_names:
-        labels = {}
+        labels: dict[str, int] = {}
         for name in label_names:  # (-1, ASReview's "not labelled", or an empty cell: no label)
-            verdict = parse_decision(_text(row.get(name)))  # a value that is not a label raises
+            try:
+                verdict = parse_decision(_text(row.get(name)))  # a value that is not a label raises
+            except ValueError:
+                if strict:
+                    raise
+                continue
             if verdict is not None:
-                labels[name] = int(verdict == "include")
+                labels.setdefault(label_name(name), int(verdict == "include"))
         return labels
     if decision is None:
         return {}
-    verdict = parse_decision(row.get(decision))
+    try:
+        verdict = parse_decision(row.get(decision))
+    except ValueError:
+        if strict:
+            raise
+        return {}
     if verdict is None:
         return {}
     row_stage = _text(row.get(stage)) if stage is not None else ""

@@ -161,8 +161,6 @@ def _labelled_rows(name: str, rows, strict: bool = True) -> list[Record]:
 
     rows = iter(rows)
     header = [str(cell).strip().lstrip("\ufeff") for cell in next(rows, [])]
-    # label_* columns in any case are the labels of the same name in lower case
-    header = [h.lower() if h.lower().startswith("label_") else h for h in header]
     keys = [_key(h) for h in header]
     found = find_columns(keys)
     where = {field: found[field][0] if field in found else None for field in ("title", "abstract", "pmid", "year")}

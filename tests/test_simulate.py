@@ -316,6 +316,12 @@ def test_decisions_exported_by_ldnscreen_or_asreview_are_labels(tmp_path):
     path = _write_table(tmp_path / "final-decision.csv", spreadsheet)
     simulated, imported = load_labelled_records(path), read_file(path).records
     assert [r.labels for r in simulated] == [r.labels for r in imported] == [r.labels for r in records]
+    # other spellings of the same columns: both commands find them by one rule
+    for name, labels_column in (("dotted", "Final.Decision"), ("spaced", "Label Included"), ("joined", "LabelIncluded")):
+        spreadsheet = [{"TI": r["title"], "AB": r["abstract"], labels_column: r["included"]} for r in asreview]
+        path = _write_table(tmp_path / f"{name}.csv", spreadsheet)
+        simulated, imported = load_labelled_records(path), read_file(path).records
+        assert [r.labels for r in simulated] == [r.labels for r in imported] == [r.labels for r in records], name
 
 
 def test_a_label_that_is_not_one_names_the_file_and_row(tmp_path):

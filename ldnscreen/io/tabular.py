@@ -3,9 +3,11 @@
 Columns are recognised by common names whatever their case or punctuation
 (``title``/``Title``/``TI``/``primary_title``, ``abstract``/``AB``/
 ``notes_abstract``, ``PubMed ID``/``pubmedID``/``pmid``...). Label columns
-(``label_included``, ``label_abstract_screening``, ``included``, ``label``)
-become :attr:`Record.labels`; a ``record_id`` column becomes the
-provenance's ``source_id``.
+(``label_included``, ``Label Included``, ``label_abstract_screening``...), or
+else a decision column (``included``, ``Final Decision``, ``asreview_label``,
+``decision``, ``label``), become :attr:`Record.labels`, found as
+``ldnscreen simulate`` finds them (:func:`ldnscreen.labels_import.label_columns`);
+a ``record_id`` column becomes the provenance's ``source_id``.
 
 Writers put one record per row with its decision (label, reason, stage,
 reviewer, note). A cell that starts with ``=``, ``+``, ``-`` or ``@`` would be
@@ -98,29 +100,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 #: A column that marks the export of a known database (Scopus CSV has ``EID``).
 DATABASE_COLUMNS: dict[str, str] = {"eid": "scopus"}
 
-#: Label column -> key in :attr:`Record.labels`.
-LABEL_COLUMNS: dict[str, str] = {
-    "labelincluded": "label_included",
-    "labelabstractscreening": "label_abstract_screening",
-    "included": "label_included",
-    "label": "label_included",
-    "finaldecision": "label_included",
-}
-
 _AUTHOR_ID = re.compile(r"\s*\(\d+\)$")  # Scopus "Younger, Jarred (57200000001)"
-
-
-def _label(value: str) -> int | None:
-    """1, 0 or ``None`` (no label, or a value that is not one) for a label cell, read as decisions are
-    (:func:`ldnscreen.labels_import.parse_decision`): a bibliographic import does not stop at one."""
-    from ..labels_import import parse_decision
-
-    try:
-        verdict = parse_decision(value)
-    except ValueError:
-        return None
-    return None if verdict is None else int(verdict == "include")
-
 
 def find_columns(keys: Sequence[str]) -> dict[str, list[int]]:
     """Where each field of :data:`COLUMNS` is in a header whose names went through ``_key``: the
@@ -167,14 +147,12 @@ class TabularReader(Reader):
                 f"no title column (expected one of title, Title, TI, primary_title); columns found: "
                 f"{', '.join(h for h in header if h) or 'none'}",
             )
-        labels = [(i, LABEL_COLUMNS[k]) for i, k in enumerate(keys) if k in LABEL_COLUMNS]
-        decisions = None  # without a label column, a decision column (and stage) as ldnscreen's export has
-        if not labels:
-            from ..labels_import import label_columns, row_labels
+        from ..labels_import import label_columns, row_labels
 
-            decisions = label_columns(header)
-            if decisions[1] is None:
-                decisions = None
+        # label_* columns, else a decision column (and stage) as ldnscreen's and ASReview's exports have
+        label_cells = label_columns(header)
+        if not label_cells[0] and label_cells[1] is None:
+            label_cells = None
         records: list[Record] = []
         bad: list[BadRecord] = []
         for number, row in enumerate(rows, start=2):
@@ -193,13 +171,8 @@ class TabularReader(Reader):
                 bad.append(BadRecord(f"line {number}", f"record {len(records) + len(bad) + 1} has no title"))
                 continue
             keywords = [k for i in gathered.get("keywords", []) if i < len(cells) for k in split_list(cells[i])]
-            record_labels = {}
-            for i, name in labels:
-                value = _label(cells[i]) if i < len(cells) else None
-                if value is not None:
-                    record_labels.setdefault(name, value)
-            if decisions is not None:  # (an unknown decision, e.g. Rayyan's "conflict": no label, as above)
-                record_labels = row_labels(dict(zip(header, cells)), decisions, strict=False)
+            # (a value that is not a label, e.g. Rayyan's "conflict": no label; a bibliographic import does not stop)
+            record_labels = {} if label_cells is None else row_labels(dict(zip(header, cells)), label_cells, strict=False)
             pmid = get("pmid")
             if pmid.endswith(".0"):
                 pmid = pmid[:-2]
