@@ -396,11 +396,16 @@ def row_labels(
     if decision is None:
         return {}
     try:
-        verdict = parse_decision(row.get(decision))
-    except ValueError:
+        return _decision_labels(row, decision, stage)
+    except ValueError:  # (a decision or a stage that is not one)
         if strict:
             raise
         return {}
+
+
+def _decision_labels(row: Mapping[str, Any], decision: str, stage: str | None) -> dict[str, int]:
+    """The labels a row's decision (and stage) imply, for :func:`row_labels`."""
+    verdict = parse_decision(row.get(decision))
     if verdict is None:
         return {}
     row_stage = _text(row.get(stage)) if stage is not None else ""

@@ -322,6 +322,14 @@ def test_decisions_exported_by_ldnscreen_or_asreview_are_labels(tmp_path):
         path = _write_table(tmp_path / f"{name}.csv", spreadsheet)
         simulated, imported = load_labelled_records(path), read_file(path).records
         assert [r.labels for r in simulated] == [r.labels for r in imported] == [r.labels for r in records], name
+    # a stage that is not one: no label for that row in an import, which goes on; a simulation stops at it
+    staged = [{"title": r["title"], "Decision": "include", "Stage": "full-text"} for r in asreview[:3]]
+    staged[1]["Stage"] = "second look"
+    path = _write_table(tmp_path / "staged.csv", staged)
+    assert [r.labels for r in read_file(path).records] == [{"label_abstract_screening": 1, "label_included": 1}, {},
+                                                           {"label_abstract_screening": 1, "label_included": 1}]
+    with pytest.raises(ValueError, match=r"staged\.csv: row 3: stage 'second look' is not title-abstract or full-text"):
+        load_labelled_records(path)
 
 
 def test_a_label_that_is_not_one_names_the_file_and_row(tmp_path):
