@@ -217,3 +217,25 @@ def test_merged_runs_keep_the_orders_of_the_runs_kept(screening, data_dir, tmp_p
     assert orders[:2] == screening.read_orders(first / "orders.jsonl")
     with open(merged / "runs.csv", newline="") as f:
         assert sorted(int(r["seed"]) for r in csv.DictReader(f)) == [0, 1, 2]
+
+
+def test_lib_compare_runs_each_configuration_in_its_own_process_and_compares_orders(data_dir, tmp_path, capsys):
+    lib_compare = _module("lib_compare")
+    assert lib_compare.parse_config("new") == ("new", None, [])
+    assert lib_compare.parse_config("a=lib:/x;set:rankers.LIMIT=3") == ("a", "/x", [("rankers", "LIMIT", "3")])
+    with pytest.raises(SystemExit, match="neither lib:DIR nor set:MODULE.ATTR=VALUE"):
+        lib_compare.parse_config("a=rankers.LIMIT=3")
+    assert lib_compare.compare([4, 1, 2], [1, 0, 0], [4, 2, 1], [1, 0, 0]) == "2 in other places, same labels"
+    assert lib_compare.compare([4, 1, 2], [0, 1, 0], [1, 4, 2], [1, 0, 0]) == "2 in other places, other labels"
+    # scoring through the kept kernel rows (the default) or without them: the same orders, by construction
+    out = tmp_path / "runs.jsonl"
+    lib_compare.main([str(data_dir / "small.csv"), "--config", "plain=set:rankers._SCORING_GRAM_CELLS=0",
+                      "--config", "kept", "--repeats", "1", "--seeds", "0,1", "--out", str(out)])
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| small")]
+    assert len(table) == 2 and all(line.endswith("| identical |") for line in table)
+    runs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["config"], r["seed"]) for r in runs] == [("plain", 0), ("kept", 0), ("plain", 1), ("kept", 1)]
+    assert runs[0]["order_sha1"] == runs[1]["order_sha1"] != runs[2]["order_sha1"] == runs[3]["order_sha1"]
+    with pytest.raises(SystemExit, match="ldnscreen.rankers has no attribute '_SCORING_GRAM_CEL'"):
+        lib_compare.main([str(data_dir / "small.csv"), "--config", "typo=set:rankers._SCORING_GRAM_CEL=0",
+                          "--config", "kept", "--repeats", "1"])
