@@ -5,6 +5,7 @@ Each command parses its arguments, calls one library function and prints.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -243,14 +244,18 @@ def simulate(
 
     if stop not in ("last-relevant", "all") and not stop.isdigit():
         _fail(f"--stop must be last-relevant, all or a number, got {stop!r}")
+    _check_out_folder(out)
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded,
                    stop=int(stop) if stop.isdigit() else stop, stopping=stopping, criteria=criteria, encoding=encoding,
                    prior_ids=None if priors is None else [p.strip() for p in priors.split(",") if p.strip()])
     with _clear_errors():
-        if seeds is not None:
-            results = simulate_seeds(data, out, parse_seeds(seeds), **options)
-        else:
-            results = [simulate_file(data, out, seed=seed, **options)]
+        try:
+            if seeds is not None:
+                results = simulate_seeds(data, out, parse_seeds(seeds), **options)
+            else:
+                results = [simulate_file(data, out, seed=seed, **options)]
+        except OSError as exc:  # writing the outputs (reading errors are ReadErrors)
+            _fail(f"{exc.filename or out}: cannot write the outputs ({exc.strerror or exc})")
     left_out = results[0].settings.get("records_without_label")
     if left_out:
         err.print(f"{left_out} records of {data.name} have no {label} and were left out")
@@ -266,6 +271,9 @@ def simulate(
             table.add_row(name, *(f"{s[k]:.3f}" for k in ("mean", "sd", "min", "max")))
         console.print(table)
         console.print(f"wrote {out}/seed-S/ for each seed and {out}/summary.csv, summary.json, recall.png")
+        if summary["undecided_metrics"]:
+            err.print(f"some seeds stopped before their last relevant record: {', '.join(summary['undecided_metrics'])} "
+                      "are pessimistic bounds there (summary.json: undecided_metrics)", highlight=False)
         return
     result = results[0]
     m = result.metrics
@@ -273,6 +281,30 @@ def simulate(
         f"{m['n_records']} records, {m['n_relevant']} relevant (priors excluded): WSS@95 {m['wss_95']:.3f}, "
         f"RRF@10 {m['rrf_10']:.3f}, ATD {m['atd']:.1f}, loss {m['loss']:.3f}, {result.wall_seconds:.1f} s; wrote {out}"
     )
+    _warn_undecided(result)
+
+
+def _check_out_folder(out: Path) -> None:
+    """Stop before any work when ``out`` cannot become the output folder (nothing is created here)."""
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out}: a file of that name exists; name a folder")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        _fail(f"--out {out}: cannot make a folder in {parent}")
+
+
+def _warn_undecided(result) -> None:
+    """Say which metrics of a simulation stopped before its last relevant record are bounds, not measurements."""
+    from .simulate import undecided
+
+    names = undecided(result)
+    if names:
+        found = sum(result.screened_labels)
+        err.print(f"stopped after {len(result.screened_labels)} records with {found} of {result.metrics['n_relevant']} "
+                  f"relevant found: {', '.join(names)} count the unscreened relevant records as coming last "
+                  "(pessimistic bounds; metrics.json lists them under undecided_metrics)", highlight=False)
 
 
 @app.command()

@@ -31,6 +31,8 @@ record, :func:`complete_order` appends the unscreened records with the relevant
 ones last (the pessimistic completion); asreview-insights pads with zeros
 instead, which gives the same numbers whenever all relevant records were
 found (``stop="last-relevant"``) and otherwise overstates recall.
+:func:`undecided_metrics` names the metrics such a completion decides: for
+those the value is a pessimistic bound, not a measurement.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "normalised_loss",
     "records_to_recall",
     "screening_metrics",
+    "undecided_metrics",
 ]
 
 
@@ -261,3 +264,35 @@ def screening_metrics(
         "loss": normalised_loss(y),
         "records_to_95_recall": records_to_recall(y, 0.95),
     }
+
+
+def undecided_metrics(labels: Sequence[int], n_records: int | None = None, n_relevant: int | None = None) -> list[str]:
+    """The metrics of :func:`screening_metrics` that a partial order leaves undecided.
+
+    A simulation stopped before the last relevant record (``--stop N``) is
+    completed pessimistically (:func:`complete_order`). A metric is decided by
+    the records screened when completing the order the other way (the
+    unscreened relevant records first) gives the same value; for the others
+    the value reported is a pessimistic bound (WSS and recall at least that,
+    ATD, loss and records to 95 % recall at most that).
+
+    Examples
+    --------
+    Ten records, three relevant, two screened (one of them relevant): recall
+    after 10 % and 25 % screened (1 and 2 records) is known, nothing else is.
+
+    >>> undecided_metrics([1, 0], n_records=10, n_relevant=3)
+    ['wss_95', 'wss_100', 'atd', 'loss', 'records_to_95_recall']
+    >>> undecided_metrics([1, 0, 1, 1], n_records=10, n_relevant=3)
+    []
+    """
+    y = np.asarray(labels, dtype=np.int64).ravel()
+    n_records = len(y) if n_records is None else int(n_records)
+    n_relevant = int(y.sum()) if n_relevant is None else int(n_relevant)
+    missing_relevant = n_relevant - int(y.sum())
+    if missing_relevant == 0:  # every relevant record was screened: the rest are zeros either way
+        return []
+    rest = n_records - len(y) - missing_relevant
+    optimistic = np.r_[y, np.ones(missing_relevant, dtype=np.int64), np.zeros(rest, dtype=np.int64)]
+    worst, best = screening_metrics(y, n_records, n_relevant), screening_metrics(optimistic)
+    return [name for name in worst if worst[name] != best[name]]

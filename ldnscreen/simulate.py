@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .metrics import complete_order, screening_metrics
+from .metrics import complete_order, screening_metrics, undecided_metrics
 from .records import Provenance, Record
 
 __all__ = [
@@ -104,7 +104,7 @@ class SimulationResult:
         return self.labels[self.n_priors :]
 
 
-def load_labelled_records(path: str | Path, *, encoding: str | None = None) -> list[Record]:
+def load_labelled_records(path: str | Path, *, encoding: str | None = None, label: str | None = None) -> list[Record]:
     """Records of a labelled file, with ``labels`` and ``provenance[0].source_id``.
 
     A CSV, TSV or XLSX file is read row by row keeping *every* row, also one
@@ -118,12 +118,16 @@ def load_labelled_records(path: str | Path, *, encoding: str | None = None) -> l
     UTF-8 unless ``encoding`` says otherwise. Labels come from ``label_*``
     columns (0/1, or words such as include/exclude; -1 or an empty cell is no
     label), else from a decision column (ldnscreen's and ASReview's exports;
-    see :func:`ldnscreen.labels_import.row_labels`); in a CSV or TSV a value
-    that is not a label stops with the file and row named, while a
-    spreadsheet's unknown decision (Rayyan's "conflict") is no label, as
-    ``ldnscreen import`` reads it. Other formats (RIS, MEDLINE, PubMed XML,
-    Web of Science) go through :func:`ldnscreen.io.read_file`, which reads
-    labels the same way.
+    see :func:`ldnscreen.labels_import.row_labels`). A value in a ``label_*``
+    column that is not a label stops with the file, row and column named
+    (with ``label``, only in the column of that label: another ``label_*``
+    column, e.g. reviewers' notes, is then read where it holds labels); so
+    does a decision that is not one in a CSV or TSV, while a spreadsheet's
+    unknown decision (Rayyan's "conflict") is no label, as ``ldnscreen
+    import`` reads it. A text file whose lines end in ``\r`` alone (Excel's
+    "CSV (Macintosh)") is read as if they ended in ``\n``. Other formats
+    (RIS, MEDLINE, PubMed XML, Web of Science) go through
+    :func:`ldnscreen.io.read_file`, which reads labels the same way.
 
     Raises
     ------
@@ -133,8 +137,8 @@ def load_labelled_records(path: str | Path, *, encoding: str | None = None) -> l
     ValueError
         A label is not a label (the file and row are named).
     """
-    from .io.base import _read_source, decode_bytes, iter_lines
-    from .io.tabular import _cell, csv_delimiter, xlsx_rows
+    from .io.base import ReadError, _read_source, decode_bytes, iter_lines
+    from .io.tabular import _cell, csv_delimiter, old_mac_line_ends, xlsx_rows
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -145,19 +149,26 @@ def load_labelled_records(path: str | Path, *, encoding: str | None = None) -> l
     content, name = _read_source(path)
     if suffix == ".xlsx":
         cells = ([_cell(value) for value in row] for row in xlsx_rows(content, name))
-        return _labelled_rows(name, (row for row in cells if any(row)), strict=False)
-    text = decode_bytes(content, name, encoding).lstrip("\ufeff")
+        return _labelled_rows(name, (row for row in cells if any(row)), strict_decisions=False, label=label)
+    text = old_mac_line_ends(decode_bytes(content, name, encoding).lstrip("\ufeff"))
     del content
     csv.field_size_limit(2**31 - 1)
     reader = csv.reader(iter_lines(text, keepends=True), delimiter="\t" if suffix == ".tsv" else csv_delimiter(text))
-    return _labelled_rows(name, (cells for cells in reader if cells))  # (an empty line is no row, as for DictReader)
+    try:
+        return _labelled_rows(name, (cells for cells in reader if cells), label=label)  # (an empty line is no row)
+    except csv.Error as error:
+        raise ReadError(name, f"line {reader.line_num}", f"not valid {suffix[1:].upper()}: {error}") from None
 
 
-def _labelled_rows(name: str, rows, strict: bool = True) -> list[Record]:
-    """Records of a table's rows (the first holds the column names) for :func:`load_labelled_records`."""
+def _labelled_rows(name: str, rows, strict_decisions: bool = True, label: str | None = None) -> list[Record]:
+    """Records of a table's rows (the first holds the column names) for :func:`load_labelled_records`.
+
+    Values of the ``label_*`` columns (of ``label``'s column only, when given) must be labels; a
+    decision column's values too with ``strict_decisions``.
+    """
     from .io.base import ReadError
     from .io.tabular import _key, find_columns
-    from .labels_import import label_columns, row_labels
+    from .labels_import import _text, label_columns, label_name, parse_decision, row_labels
 
     rows = iter(rows)
     header = [str(cell).strip().lstrip("\ufeff") for cell in next(rows, [])]
@@ -171,12 +182,20 @@ def _labelled_rows(name: str, rows, strict: bool = True) -> list[Record]:
         raise ReadError(name, "line 1", "no title or abstract column (expected e.g. title, Title, TI, abstract, AB); "
                                         f"columns found: {', '.join(h for h in header if h) or 'none'}")
     columns = label_columns(header)
+    checked = [column for column in columns[0] if label is None or label_name(column) == label]
     records = []
     for row_number, cells in enumerate(rows):
+        row = dict(zip(header, cells))
+        for column in checked:
+            try:
+                parse_decision(_text(row.get(column)))
+            except ValueError as exc:  # (row 1 is the header, as in a spreadsheet)
+                raise ValueError(f"{name}: row {row_number + 2}, column {column}: {exc}") from None
         try:
-            labels = row_labels(dict(zip(header, cells)), columns, strict=strict)
-        except ValueError as exc:  # (row 1 is the header, as in a spreadsheet)
-            raise ValueError(f"{name}: row {row_number + 2}: {exc}") from None
+            labels = row_labels(row, columns, strict=strict_decisions and not columns[0])
+        except ValueError as exc:  # the decision, or its stage
+            column = columns[2] if str(exc).startswith("stage ") else columns[1]
+            raise ValueError(f"{name}: row {row_number + 2}, column {column}: {exc}") from None
 
         def get(field: str) -> str:
             i = where[field]
@@ -443,6 +462,9 @@ def simulate(
     y = np.array([int(r.labels[label]) for r in records], dtype=np.int64)
     n_records, n_relevant = len(y), int(y.sum())
 
+    if prior_included < 0 or prior_excluded < 0:
+        raise ValueError(f"the numbers of priors cannot be negative (--prior-included {prior_included}, "
+                         f"--prior-excluded {prior_excluded})")
     rng = check_random_state(seed)
     if prior_ids is not None:
         try:
@@ -463,6 +485,12 @@ def simulate(
         raise ValueError(
             f"no relevant record to find: {n_relevant} of the {n_records} records are labelled relevant for "
             f"{label!r}" + (f", and {prior_included} relevant prior(s) take them all{advice}" if n_relevant else "")
+        )
+    if int((y[priors] == 0).sum()) == n_records - n_relevant:  # only relevant records left: no loss, no WSS
+        how = "the named priors take" if prior_ids is not None else f"{prior_excluded} irrelevant prior(s) take"
+        raise ValueError(
+            f"no irrelevant record left to screen: {n_records - n_relevant} of the {n_records} records are labelled "
+            f"irrelevant for {label!r}" + (f", and {how} them all (use --prior-excluded 0)" if n_records > n_relevant else "")
         )
     n_pool = n_records - len(priors)
     if stop in ("last-relevant", "all"):
@@ -604,6 +632,9 @@ def write_outputs(result: SimulationResult, out_dir: str | Path) -> Path:
         "prior_record_ids": list(result.record_ids[: result.n_priors]),
         "n_screened": len(result.record_ids) - result.n_priors,
         "metrics": result.metrics,
+        # metrics the records screened do not decide (stopped before the last relevant record): their
+        # values count the unscreened relevant records as coming last, a pessimistic bound
+        "undecided_metrics": undecided(result),
         "wall_seconds": round(result.wall_seconds, 4),
         "cpu_seconds": round(result.cpu_seconds, 4),
         "peak_memory_mb": round(result.peak_memory_mb, 1),
@@ -615,10 +646,18 @@ def write_outputs(result: SimulationResult, out_dir: str | Path) -> Path:
     return out
 
 
+def undecided(result: SimulationResult) -> list[str]:
+    """:func:`ldnscreen.metrics.undecided_metrics` of a simulation: [] unless it stopped before the last relevant record."""
+    return undecided_metrics(result.screened_labels, result.metrics["n_records"], result.metrics["n_relevant"])
+
+
 def plot_recall(result: SimulationResult, path: str | Path) -> None:
-    """Recall curve of the simulation against random and perfect screening."""
+    """Recall curve of the simulation against random and perfect screening (the records screened only)."""
     wss = result.metrics["wss_95"]
-    _plot_recall_curves([result], path, f"{result.dataset or result.label}: WSS@95 = {wss:.3f}", "ldnscreen")
+    n = len(result.screened_labels)
+    title = (f"{result.dataset or result.label}: WSS@95 = {wss:.3f}" if "wss_95" not in undecided(result)
+             else f"{result.dataset or result.label}: stopped after {n} records, WSS@95 >= {wss:.3f}")
+    _plot_recall_curves([result], path, title, "ldnscreen")
 
 
 def _plot_recall_curves(results: Sequence[SimulationResult], path: str | Path, title: str, label: str) -> None:
@@ -637,8 +676,10 @@ def _plot_recall_curves(results: Sequence[SimulationResult], path: str | Path, t
     ax.plot(x, x / n, color="black", linestyle="--", label="random (expected)")
     for k, result in enumerate(results):
         n_run, r_run = result.metrics["n_records"], result.metrics["n_relevant"]
-        y = complete_order(result.screened_labels, n_run, r_run)
-        ax.plot(np.arange(0, n_run + 1), np.r_[0, np.cumsum(y)] / r_run, color="tab:blue",
+        y = np.asarray(result.screened_labels, dtype=np.int64)
+        if not undecided(result):  # every relevant record found: the rest screen nothing new
+            y = complete_order(y, n_run, r_run)
+        ax.plot(np.arange(0, len(y) + 1), np.r_[0, np.cumsum(y)] / r_run, color="tab:blue",
                 alpha=0.6 if several else 1.0, linewidth=1.0 if several else None, label=None if k else label)
     ax.set_xlabel("records screened (priors excluded)")
     ax.set_ylabel("recall")
@@ -671,7 +712,7 @@ def simulate_file(
     ``encoding`` is the file's text encoding when it is not UTF-8 (see :func:`load_labelled_records`);
     ``prior_ids`` names the prior records instead of drawing them (see :func:`simulate`).
     """
-    records, criteria = _read_inputs(data, criteria, encoding)
+    records, criteria = _read_inputs(data, criteria, encoding, label)
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded, stop=stop,
                    stopping=stopping, progress=progress, criteria=criteria, prior_ids=prior_ids)
     return _simulate_and_write(records, data, seed, out_dir, options)
@@ -687,7 +728,7 @@ def _simulate_and_write(records, data: str | Path, seed, out_dir: str | Path, op
     return result
 
 
-def _read_inputs(data: str | Path, criteria: str | Path | None, encoding: str | None = None):
+def _read_inputs(data: str | Path, criteria: str | Path | None, encoding: str | None = None, label: str | None = None):
     """The labelled records of ``data`` and the :class:`~ldnscreen.criteria.Criteria` of a criteria file (or ``None``).
 
     The criteria are read first: a bad criteria file stops before any work.
@@ -696,7 +737,7 @@ def _read_inputs(data: str | Path, criteria: str | Path | None, encoding: str | 
         from .criteria import read_criteria_file
 
         criteria = read_criteria_file(criteria)[1]
-    return load_labelled_records(data, encoding=encoding), criteria
+    return load_labelled_records(data, encoding=encoding, label=label), criteria
 
 
 #: Metrics summarised over seeds by :func:`simulate_seeds` (``summary.csv``, ``summary.json``).
@@ -753,7 +794,7 @@ def simulate_seeds(
     """
     if not seeds:
         raise ValueError("simulate_seeds needs at least one seed")
-    records, criteria = _read_inputs(data, criteria, encoding)
+    records, criteria = _read_inputs(data, criteria, encoding, label)
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded, stop=stop,
                    stopping=stopping, progress=progress, criteria=criteria, prior_ids=prior_ids)
     out = Path(out_dir)
@@ -777,6 +818,8 @@ def summarise(results: Sequence[SimulationResult]) -> dict:
     import statistics
 
     summary: dict[str, Any] = {"seeds": [r.seed for r in results]}
+    stopped_early = {name for r in results for name in undecided(r)}  # (bounds, not measurements: see write_outputs)
+    summary["undecided_metrics"] = [name for name in SUMMARY_METRICS if name in stopped_early]
     columns = {m: [float(r.metrics[m]) for r in results] for m in SUMMARY_METRICS}
     columns["n_screened"] = [float(len(r.record_ids) - r.n_priors) for r in results]
     columns["wall_seconds"] = [float(r.wall_seconds) for r in results]

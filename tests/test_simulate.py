@@ -328,14 +328,14 @@ def test_decisions_exported_by_ldnscreen_or_asreview_are_labels(tmp_path):
     path = _write_table(tmp_path / "staged.csv", staged)
     assert [r.labels for r in read_file(path).records] == [{"label_abstract_screening": 1, "label_included": 1}, {},
                                                            {"label_abstract_screening": 1, "label_included": 1}]
-    with pytest.raises(ValueError, match=r"staged\.csv: row 3: stage 'second look' is not title-abstract or full-text"):
+    with pytest.raises(ValueError, match=r"staged\.csv: row 3, column Stage: stage 'second look' is not title-abstract or full-text"):
         load_labelled_records(path)
 
 
 def test_a_label_that_is_not_one_names_the_file_and_row(tmp_path):
     rows = _rows()
     rows[1]["label_included"] = "perhaps"
-    with pytest.raises(ValueError, match=r"bad\.csv: row 3: 'perhaps' is not a decision"):
+    with pytest.raises(ValueError, match=r"bad\.csv: row 3, column label_included: 'perhaps' is not a decision"):
         load_labelled_records(_write_table(tmp_path / "bad.csv", rows))
     rows[1]["label_included"] = "yes"  # words that are decisions are read as 0/1
     assert load_labelled_records(_write_table(tmp_path / "words.csv", rows))[1].labels == {"label_included": 1}
@@ -489,7 +489,7 @@ def test_minus_one_is_no_label_and_other_numbers_are_errors_before_any_screening
         r["label_included"] == 1 for r in rows)
     for bad in ("2", "0.5"):
         rows[5]["label_included"] = bad
-        with pytest.raises(ValueError, match=rf"bad\.csv: row 7: '{bad}' is not a decision"):
+        with pytest.raises(ValueError, match=rf"bad\.csv: row 7, column label_included: '{bad}' is not a decision"):
             load_labelled_records(_write_table(tmp_path / "bad.csv", rows))
 
 
@@ -539,3 +539,62 @@ def test_named_priors_replace_the_random_draw(dataset, tmp_path):
     cli = runner.invoke(app, ["simulate", str(dataset), "--priors", f"R140, {relevant}", "--out", str(tmp_path / "cli")])
     assert cli.exit_code == 0, cli.output
     assert [row["record_id"] for row in csv.DictReader(open(tmp_path / "cli" / "order.csv"))][:2] == ["R140", relevant]
+
+
+def test_old_mac_line_ends_and_other_label_columns_do_not_stop_a_simulation(dataset, tmp_path):
+    expected = _simulated(dataset, tmp_path)
+    mac = tmp_path / "mac.csv"  # Excel's "CSV (Macintosh)": lines end in \r alone
+    mac.write_bytes(dataset.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r"))
+    assert _simulated(mac, tmp_path) == expected
+    # a reviewer's free-text label_notes column: simulating label_included reads it where it holds labels
+    rows = [dict(row, label_notes="checked by AB" if i == 0 else "") for i, row in enumerate(_rows())]
+    notes = _write_table(tmp_path / "notes.csv", rows)
+    assert _simulated(notes, tmp_path) == expected
+    with pytest.raises(ValueError, match=r"notes\.csv: row 2, column label_notes: 'checked by AB' is not a decision"):
+        load_labelled_records(notes)  # no label named: every label_* column must hold labels
+    import openpyxl  # a typo in a spreadsheet's label column stops the simulation as in a CSV (was: record left out)
+
+    book = openpyxl.Workbook()
+    rows = _rows()
+    rows[5]["label_included"] = 2
+    book.active.append(list(rows[0]))
+    for row in rows:
+        book.active.append(list(row.values()))
+    book.save(tmp_path / "typo.xlsx")
+    with pytest.raises(ValueError, match=r"typo\.xlsx: row 7, column label_included: '2' is not a decision"):
+        simulate_file(tmp_path / "typo.xlsx", tmp_path / "out-typo", progress=False)
+
+
+def test_a_stopped_simulation_says_which_metrics_are_bounds(dataset, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "early"
+    result = runner.invoke(app, ["simulate", str(dataset), "--seed", "1", "--stop", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "metrics.json").read_text())
+    assert payload["n_screened"] == 5 and "wss_95" in payload["undecided_metrics"] and "atd" in payload["undecided_metrics"]
+    assert "count the unscreened relevant records as coming last" in " ".join(result.output.split())
+    full = tmp_path / "full"
+    result = runner.invoke(app, ["simulate", str(dataset), "--seed", "1", "--out", str(full)])
+    assert json.loads((full / "metrics.json").read_text())["undecided_metrics"] == []
+    assert "coming last" not in result.output
+    result = runner.invoke(app, ["simulate", str(dataset), "--seeds", "0-1", "--stop", "5", "--out", str(tmp_path / "s")])
+    assert json.loads((tmp_path / "s" / "summary.json").read_text())["undecided_metrics"][:1] == ["wss_95"]
+
+
+def test_settings_that_cannot_work_stop_before_any_work(dataset, tmp_path):
+    runner = CliRunner()
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    result = runner.invoke(app, ["simulate", str(dataset), "--out", str(a_file)])
+    assert result.exit_code == 1 and "--out" in result.output and "a file of that name exists" in result.output
+    result = runner.invoke(app, ["simulate", str(dataset), "--prior-included", "-1", "--out", str(tmp_path / "neg")])
+    assert result.exit_code == 1 and "the numbers of priors cannot be negative" in result.output
+    rows = _rows(n_relevant=8, n_other=1)
+    result = runner.invoke(app, ["simulate", str(_write_table(tmp_path / "one-irrelevant.csv", rows)),
+                                 "--out", str(tmp_path / "one")])
+    assert result.exit_code == 1 and "no irrelevant record left to screen" in result.output
+    assert "use --prior-excluded 0" in result.output
+    assert not any((tmp_path / name).exists() for name in ("neg", "one"))
+    result = runner.invoke(app, ["simulate", str(tmp_path / "one-irrelevant.csv"), "--prior-excluded", "0",
+                                 "--out", str(tmp_path / "one")])
+    assert result.exit_code == 0, result.output

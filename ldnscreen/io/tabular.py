@@ -203,6 +203,17 @@ def _cell(value: Any) -> str:
     return unescape_formula(str(value).strip())
 
 
+def old_mac_line_ends(text: str) -> str:
+    r"""``text`` with ``\r`` line ends as ``\n`` when it has no ``\n`` at all (Excel's "CSV (Macintosh)").
+
+    Examples
+    --------
+    >>> old_mac_line_ends("title,label\r\"a\",1\r"), old_mac_line_ends("a\r\nb\r\n")
+    ('title,label\n"a",1\n', 'a\r\nb\r\n')
+    """
+    return text.replace("\r", "\n") if "\r" in text and "\n" not in text else text
+
+
 def csv_delimiter(text: str) -> str:
     """``;`` when the header line of a CSV file has semicolons and no comma (Excel's CSV where the
     decimal mark is a comma), else ``,``.
@@ -225,6 +236,7 @@ class CsvReader(TabularReader):
 
     def parse(self, text: str, file: str = "<string>") -> tuple[list[Record], list[BadRecord]]:
         csv.field_size_limit(2**31 - 1)
+        text = old_mac_line_ends(text)
         delimiter = csv_delimiter(text) if self.DELIMITER == "," else self.DELIMITER
         reader = csv.reader(iter_lines(text, keepends=True), delimiter=delimiter)
         starts: list[int] = []
