@@ -236,6 +236,7 @@ def simulate(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Several seeds instead of --seed, e.g. 0-4 or 0,3,7: OUT/seed-S per seed, and summary.csv, summary.json and recall.png over them."),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding when the file is not UTF-8 (e.g. latin-1)."),
     priors: Optional[str] = typer.Option(None, "--priors", help="The prior records by record_id (row number from 0 where there is none), e.g. R12,R40, in place of drawing --prior-included and --prior-excluded at random."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="CSV, TSV or XLSX of labels or decisions for DATA's records, matched by record id, DOI, PMID or title: for exports that carry no labels (MEDLINE, PubMed XML, Web of Science)."),
 ) -> None:
     """Simulate screening a labelled dataset and score the order (WSS@95, recall, ATD, loss)."""
     from rich.table import Table
@@ -247,7 +248,8 @@ def simulate(
     _check_out_folder(out)
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded,
                    stop=int(stop) if stop.isdigit() else stop, stopping=stopping, criteria=criteria, encoding=encoding,
-                   prior_ids=None if priors is None else [p.strip() for p in priors.split(",") if p.strip()])
+                   prior_ids=None if priors is None else [p.strip() for p in priors.split(",") if p.strip()],
+                   labels_file=labels)
     with _clear_errors():
         try:
             if seeds is not None:
@@ -256,6 +258,8 @@ def simulate(
                 results = [simulate_file(data, out, seed=seed, **options)]
         except OSError as exc:  # writing the outputs (reading errors are ReadErrors)
             _fail(f"{exc.filename or out}: cannot write the outputs ({exc.strerror or exc})")
+    if "labels_file" in results[0].settings:
+        err.print(results[0].settings["labels_file"], highlight=False)
     left_out = results[0].settings.get("records_without_label")
     if left_out:
         err.print(f"{left_out} records of {data.name} have no {label} and were left out")

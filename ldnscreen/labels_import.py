@@ -44,6 +44,8 @@ __all__ = [
     "DECISION_COLUMNS",
     "read_decision_table",
     "import_decisions",
+    "attach_labels",
+    "AttachedLabels",
 ]
 
 #: Label columns tried, in order, when none is named; per stage.
@@ -655,3 +657,106 @@ def import_decisions(
         dry_run=dry_run,
         unknown_reasons=tuple(unknown),
     )
+
+
+@dataclass(frozen=True)
+class AttachedLabels:
+    """Records given the labels of a separate file by :func:`attach_labels`, and how its rows matched."""
+
+    records: tuple[Record, ...]
+    file: str
+    rows: int
+    matched: int
+    unlabelled: tuple[int, ...] = ()
+    unmatched: tuple[int, ...] = ()
+    ambiguous: tuple[int, ...] = ()
+    conflicting: tuple[int, ...] = ()
+
+    def summary(self) -> str:
+        """One line: how many rows gave labels, and what was not used."""
+        parts = [f"{self.matched} of {self.rows} rows of {self.file} labelled a record"]
+        for name, numbers in (("without a label", self.unlabelled), ("matched no record", self.unmatched),
+                              ("matched several records", self.ambiguous),
+                              ("disagreed with another row on the same record", self.conflicting)):
+            if numbers:
+                shown = ", ".join(map(str, numbers[:5])) + (", ..." if len(numbers) > 5 else "")
+                parts.append(f"{len(numbers)} {name} (rows {shown})")
+        return "; ".join(parts)
+
+
+def attach_labels(records: Sequence[Record], path: str | Path) -> AttachedLabels:
+    """Give ``records`` the labels of a separate CSV, TSV or XLSX file: for exports that carry none.
+
+    MEDLINE, PubMed XML and Web of Science exports have no place for a label,
+    so a review's decisions live beside them, in a spreadsheet. Its labels are
+    read as a labelled data file's are (:func:`label_columns`: ``label_*``
+    columns, else a decision column and its ``stage``), and each labelled row
+    is matched to a record as :func:`import_decisions` matches rows: by the
+    ldnscreen record id, else by every identifier it has among the file's own
+    id (``record_id``, ``id``, ``source_id``), DOI, PMID and normalised title,
+    which must agree on one record. Rows that match no record or several, and
+    rows that give one record different labels, are counted and not applied.
+    A label already in a record is kept where the file has none for it.
+
+    Raises
+    ------
+    LabelImportError
+        The file cannot be read, has no label or identifier column, or a label
+        value that is not one (the row and column named).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (tmp / "labels.csv").write_text("PMID,Included\\n111,yes\\n222,no\\n999,yes\\n")
+    >>> recs = [Record(title="LDN for fibromyalgia", pmid="111"), Record(title="Aspirin in rats", pmid="222")]
+    >>> attached = attach_labels(recs, tmp / "labels.csv")
+    >>> [r.labels for r in attached.records], attached.unmatched
+    ([{'label_included': 1}, {'label_included': 0}], (4,))
+    """
+    path = Path(path)
+    header, table = read_decision_table(path)
+    columns = label_columns(header)
+    if not columns[0] and columns[1] is None:
+        raise LabelImportError(f"{path}: no label column; expected label_* columns or one of "
+                               f"{', '.join(DECISION_COLUMNS)} (columns: {', '.join(h for h in header if h)})")
+    match_columns = {"id": _first(header, ID_COLUMNS), "doi": _first(header, DOI_COLUMNS),
+                     "pmid": _first(header, PMID_COLUMNS), "title": _first(header, TITLE_COLUMNS)}
+    if not any(match_columns.values()):
+        raise LabelImportError(f"{path}: no column to match records by; expected one of "
+                               f"{', '.join(ID_COLUMNS + DOI_COLUMNS + PMID_COLUMNS + TITLE_COLUMNS)}")
+    index = _RecordIndex(records)
+    found: dict[str, list[tuple[int, dict[str, int]]]] = {}
+    unlabelled, unmatched, ambiguous = [], [], []
+    for number, row in enumerate(table, start=2):  # (row 1 is the header)
+        try:
+            labels = row_labels(row, columns)
+        except ValueError as exc:
+            column = columns[2] if str(exc).startswith("stage ") else (columns[1] or "label")
+            raise LabelImportError(f"{path}: row {number}, column {column}: {exc}") from None
+        if not labels:
+            unlabelled.append(number)
+            continue
+        how, candidates = index.match(row, match_columns)
+        if not candidates:
+            unmatched.append(number)
+        elif len(candidates) > 1 or not how:
+            ambiguous.append(number)
+        else:
+            found.setdefault(next(iter(candidates)), []).append((number, labels))
+    given: dict[str, dict[str, int]] = {}
+    conflicting = []
+    for record_id, hits in found.items():
+        merged: dict[str, int] = {}
+        for number, labels in hits:
+            if any(merged.get(name, value) != value for name, value in labels.items()):
+                conflicting.extend(n for n, _ in hits)
+                break
+            merged.update(labels)
+        else:
+            given[record_id] = merged
+    from dataclasses import replace
+
+    labelled = tuple(replace(r, labels={**r.labels, **given[r.id]}) if r.id in given else r for r in records)
+    return AttachedLabels(labelled, path.name, len(table), sum(len(found[r]) for r in given),
+                          tuple(unlabelled), tuple(unmatched), tuple(ambiguous), tuple(sorted(set(conflicting))))

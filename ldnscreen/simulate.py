@@ -451,7 +451,8 @@ def simulate(
 
         found = sorted({name for r in records for name in r.labels})
         raise ValueError(f"no record carries the label {label!r} (labels found: {', '.join(found) or 'none'}; "
-                         f"labels are read from label_* columns or a decision column: {', '.join(DECISION_COLUMNS)})")
+                         f"labels are read from label_* columns or a decision column: {', '.join(DECISION_COLUMNS)}; for an "
+                         "export without them, e.g. MEDLINE, give them in a CSV, TSV or XLSX file: --labels FILE)")
     # ids before leaving out the records without the label: a row number is the input file's
     ids = [_source_id(records[i], i) for i in keep]
     repeated = _repeated_id(ids)
@@ -706,30 +707,39 @@ def simulate_file(
     criteria: str | Path | None = None,
     encoding: str | None = None,
     prior_ids: Sequence[str] | None = None,
+    labels_file: str | Path | None = None,
 ) -> SimulationResult:
     """Read a labelled file (and a criteria file), simulate it and write the outputs; used by ``ldnscreen simulate``.
 
     ``encoding`` is the file's text encoding when it is not UTF-8 (see :func:`load_labelled_records`);
-    ``prior_ids`` names the prior records instead of drawing them (see :func:`simulate`).
+    ``prior_ids`` names the prior records instead of drawing them (see :func:`simulate`);
+    ``labels_file`` gives the records the labels of a separate CSV, TSV or XLSX file, matched by id,
+    DOI, PMID or title (:func:`ldnscreen.labels_import.attach_labels`), e.g. for a MEDLINE export,
+    which has no place for them; ``settings["labels_file"]`` then says how its rows matched.
     """
-    records, criteria = _read_inputs(data, criteria, encoding, label)
+    records, criteria, attached = _read_inputs(data, criteria, encoding, label, labels_file)
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded, stop=stop,
                    stopping=stopping, progress=progress, criteria=criteria, prior_ids=prior_ids)
-    return _simulate_and_write(records, data, seed, out_dir, options)
+    return _simulate_and_write(records, data, seed, out_dir, options, attached)
 
 
-def _simulate_and_write(records, data: str | Path, seed, out_dir: str | Path, options: dict) -> SimulationResult:
+def _simulate_and_write(records, data: str | Path, seed, out_dir: str | Path, options: dict,
+                        attached=None) -> SimulationResult:
     """:func:`simulate` of a file's records with one seed, its outputs written into ``out_dir``."""
     try:
         result = simulate(records, seed=seed, dataset=Path(data).stem, **options)
     except ValueError as exc:  # bad settings for this file's labels: name the file
         raise ValueError(f"{data}: {exc}") from exc
+    if attached is not None:
+        result.settings["labels_file"] = attached.summary()
     write_outputs(result, out_dir)
     return result
 
 
-def _read_inputs(data: str | Path, criteria: str | Path | None, encoding: str | None = None, label: str | None = None):
-    """The labelled records of ``data`` and the :class:`~ldnscreen.criteria.Criteria` of a criteria file (or ``None``).
+def _read_inputs(data: str | Path, criteria: str | Path | None, encoding: str | None = None, label: str | None = None,
+                 labels_file: str | Path | None = None):
+    """The labelled records of ``data``, the :class:`~ldnscreen.criteria.Criteria` of a criteria file (or ``None``)
+    and the :class:`~ldnscreen.labels_import.AttachedLabels` of a labels file (or ``None``).
 
     The criteria are read first: a bad criteria file stops before any work.
     """
@@ -737,7 +747,16 @@ def _read_inputs(data: str | Path, criteria: str | Path | None, encoding: str | 
         from .criteria import read_criteria_file
 
         criteria = read_criteria_file(criteria)[1]
-    return load_labelled_records(data, encoding=encoding, label=label), criteria
+    records = load_labelled_records(data, encoding=encoding, label=label)
+    if labels_file is None:
+        return records, criteria, None
+    from .labels_import import LabelImportError, attach_labels
+
+    try:
+        attached = attach_labels(records, labels_file)
+    except LabelImportError as exc:
+        raise ValueError(str(exc)) from None
+    return list(attached.records), criteria, attached
 
 
 #: Metrics summarised over seeds by :func:`simulate_seeds` (``summary.csv``, ``summary.json``).
@@ -782,6 +801,7 @@ def simulate_seeds(
     criteria: str | Path | None = None,
     encoding: str | None = None,
     prior_ids: Sequence[str] | None = None,
+    labels_file: str | Path | None = None,
 ) -> list[SimulationResult]:
     """:func:`simulate_file` once per seed, each into ``out_dir/seed-S``, and a summary over the seeds.
 
@@ -794,11 +814,11 @@ def simulate_seeds(
     """
     if not seeds:
         raise ValueError("simulate_seeds needs at least one seed")
-    records, criteria = _read_inputs(data, criteria, encoding, label)
+    records, criteria, attached = _read_inputs(data, criteria, encoding, label, labels_file)
     options = dict(label=label, prior_included=prior_included, prior_excluded=prior_excluded, stop=stop,
                    stopping=stopping, progress=progress, criteria=criteria, prior_ids=prior_ids)
     out = Path(out_dir)
-    results = [_simulate_and_write(records, data, seed, out / f"seed-{seed}", options) for seed in seeds]
+    results = [_simulate_and_write(records, data, seed, out / f"seed-{seed}", options, attached) for seed in seeds]
     write_summary(results, out)
     return results
 

@@ -598,3 +598,36 @@ def test_settings_that_cannot_work_stop_before_any_work(dataset, tmp_path):
     result = runner.invoke(app, ["simulate", str(tmp_path / "one-irrelevant.csv"), "--prior-excluded", "0",
                                  "--out", str(tmp_path / "one")])
     assert result.exit_code == 0, result.output
+
+
+def test_labels_from_a_separate_file_for_an_export_that_carries_none(tmp_path):
+    from ldnscreen.io import convert_file
+
+    rows = [dict(row, pmid=str(1000 + i)) for i, row in enumerate(_rows())]
+    labelled = _write_table(tmp_path / "labelled.csv", rows)
+    medline = tmp_path / "search.nbib"
+    convert_file(labelled, medline)  # MEDLINE has no place for a label
+    with pytest.raises(ValueError, match="no record carries the label 'label_included'.*--labels FILE"):
+        simulate_file(medline, tmp_path / "none", progress=False)
+    # the decisions as a reviewer keeps them: PMID and a yes/no column, one row matching nothing
+    decisions = [{"PMID": row["pmid"], "Included": "yes" if row["label_included"] else "no"} for row in rows]
+    decisions.append({"PMID": "999999", "Included": "yes"})
+    labels = _write_table(tmp_path / "decisions.csv", decisions)
+    result = simulate_file(medline, tmp_path / "out", labels_file=labels, progress=False)
+    expected = simulate_file(labelled, tmp_path / "expected", progress=False)
+    assert result.n_relevant == expected.n_relevant and result.n_records == expected.n_records
+    assert list(result.labels) == list(expected.labels)  # the same texts and labels: the same screening
+    assert result.settings["labels_file"] == "60 of 61 rows of decisions.csv labelled a record; 1 matched no record (rows 62)"
+    # two rows disagreeing on one record: neither applied, the record left out as unlabelled
+    decisions[1]["Included"] = "yes" if decisions[1]["Included"] == "no" else "no"
+    decisions.append(dict(decisions[1], Included="no" if decisions[1]["Included"] == "yes" else "yes"))
+    runner = CliRunner()
+    out = runner.invoke(app, ["simulate", str(medline), "--labels", str(_write_table(tmp_path / "d2.csv", decisions)),
+                              "--out", str(tmp_path / "cli")])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "2 disagreed with another row on the same record (rows 3, 63)" in text
+    assert "1 records of search.nbib have no label_included and were left out" in text
+    bad = _write_table(tmp_path / "bad.csv", [{"PMID": "1000", "Included": "perhaps"}])
+    out = runner.invoke(app, ["simulate", str(medline), "--labels", str(bad), "--out", str(tmp_path / "bad")])
+    assert out.exit_code == 1 and "bad.csv: row 2, column included: 'perhaps' is not a decision" in out.output
