@@ -15,11 +15,11 @@ A configuration is ``NAME`` alone (the installed working tree), or ``NAME=ITEM;I
 ``set:MODULE.ATTR=VALUE``     set a module attribute of ``ldnscreen.MODULE`` before the run
                               (an int, float or string)
 
-Prints one row per dataset and configuration: records screened, the fastest wall time of the
-simulation (``SimulationResult.wall_seconds``, features and loop, as the screening benchmark times
-it; the fastest repeat, summed over the seeds), the first configuration's time over it, the largest peak resident memory, and whether the
-order equals the first configuration's on every seed (else how many records differ in place and
-whether the labels, and so every metric, are the same).
+Prints one row per dataset and configuration: records screened, the wall time of the simulation
+(``SimulationResult.wall_seconds``, features and loop, as the screening benchmark times it; the
+fastest repeat, summed over the seeds), the first configuration's time over it, the largest peak
+resident memory, and whether the order equals the first configuration's on every seed (else how
+many records differ in place and whether the labels, and so every metric, are the same).
 
 Usage::
 
@@ -170,9 +170,10 @@ def main(argv=None) -> None:
                             result["seed"] = seed
                             runs[config[0]].append(result)
                             if out:
+                                digest = hashlib.sha1(repr(result["order"]).encode()).hexdigest()
                                 out.write(json.dumps({"data": str(path), "config": config[0], "seed": seed,
                                                       "wall": result["wall"], "peak_mb": result["peak_mb"],
-                                                      "order_sha1": hashlib.sha1(repr(result["order"]).encode()).hexdigest()}) + "\n")
+                                                      "order_sha1": digest}) + "\n")
                                 out.flush()
                             bar.advance(task)
                 rows.append((path, runs))

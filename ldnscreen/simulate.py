@@ -451,8 +451,9 @@ def simulate(
 
         found = sorted({name for r in records for name in r.labels})
         raise ValueError(f"no record carries the label {label!r} (labels found: {', '.join(found) or 'none'}; "
-                         f"labels are read from label_* columns or a decision column: {', '.join(DECISION_COLUMNS)}; for an "
-                         "export without them, e.g. MEDLINE, give them in a CSV, TSV or XLSX file: --labels FILE)")
+                         "labels are read from label_* columns or a decision column: "
+                         f"{', '.join(DECISION_COLUMNS)}; for an export without them, e.g. MEDLINE, give them in a "
+                         "CSV, TSV or XLSX file: --labels FILE)")
     # ids before leaving out the records without the label: a row number is the input file's
     ids = [_source_id(records[i], i) for i in keep]
     repeated = _repeated_id(ids)
@@ -489,10 +490,9 @@ def simulate(
         )
     if int((y[priors] == 0).sum()) == n_records - n_relevant:  # only relevant records left: no loss, no WSS
         how = "the named priors take" if prior_ids is not None else f"{prior_excluded} irrelevant prior(s) take"
-        raise ValueError(
-            f"no irrelevant record left to screen: {n_records - n_relevant} of the {n_records} records are labelled "
-            f"irrelevant for {label!r}" + (f", and {how} them all (use --prior-excluded 0)" if n_records > n_relevant else "")
-        )
+        advice = f", and {how} them all (use --prior-excluded 0)" if n_records > n_relevant else ""
+        raise ValueError(f"no irrelevant record left to screen: {n_records - n_relevant} of the {n_records} records "
+                         f"are labelled irrelevant for {label!r}{advice}")
     n_pool = n_records - len(priors)
     if stop in ("last-relevant", "all"):
         budget = n_pool
@@ -648,7 +648,8 @@ def write_outputs(result: SimulationResult, out_dir: str | Path) -> Path:
 
 
 def undecided(result: SimulationResult) -> list[str]:
-    """:func:`ldnscreen.metrics.undecided_metrics` of a simulation: [] unless it stopped before the last relevant record."""
+    """:func:`ldnscreen.metrics.undecided_metrics` of a simulation: [] unless it stopped before its last relevant
+    record."""
     return undecided_metrics(result.screened_labels, result.metrics["n_records"], result.metrics["n_relevant"])
 
 
