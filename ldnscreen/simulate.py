@@ -127,7 +127,8 @@ def load_labelled_records(path: str | Path, *, encoding: str | None = None, labe
     import`` reads it. A text file whose lines end in ``\r`` alone (Excel's
     "CSV (Macintosh)") is read as if they ended in ``\n``. Other formats
     (RIS, MEDLINE, PubMed XML, Web of Science) go through
-    :func:`ldnscreen.io.read_file`, which reads labels the same way.
+    :func:`ldnscreen.io.read_file`, which reads labels the same way and here
+    keeps a record without a title too.
 
     Raises
     ------
@@ -145,7 +146,7 @@ def load_labelled_records(path: str | Path, *, encoding: str | None = None, labe
     if suffix not in (".csv", ".tsv", ".xlsx"):
         from .io import read_file
 
-        return list(read_file(path, encoding=encoding).records)
+        return list(read_file(path, encoding=encoding, keep_untitled=True).records)
     content, name = _read_source(path)
     if suffix == ".xlsx":
         cells = ([_cell(value) for value in row] for row in xlsx_rows(content, name))

@@ -631,3 +631,27 @@ def test_labels_from_a_separate_file_for_an_export_that_carries_none(tmp_path):
     bad = _write_table(tmp_path / "bad.csv", [{"PMID": "1000", "Included": "perhaps"}])
     out = runner.invoke(app, ["simulate", str(medline), "--labels", str(bad), "--out", str(tmp_path / "bad")])
     assert out.exit_code == 1 and "bad.csv: row 2, column included: 'perhaps' is not a decision" in out.output
+
+
+@pytest.mark.parametrize("name, format", [("x.ris", "ris"), ("x.nbib", "medline"), ("x.xml", "pubmed-xml"),
+                                          ("x.txt", "wos-tab"), ("y.txt", "wos-plain")])
+def test_a_record_without_a_title_is_simulated_from_any_export_as_from_a_csv(tmp_path, name, format):
+    from ldnscreen.io import read_file, write_file
+
+    rows = _rows()
+    records = [Record(title=row["title"] or "untitled", abstract=row["abstract"], pmid=str(100 + i),
+                      labels={"label_included": row["label_included"]}) for i, row in enumerate(rows)]
+    untitled = records[3].title
+    path = tmp_path / name
+    write_file(records, path, format=format)
+    text = path.read_text()
+    for pattern in (f"TI  - {untitled}\n", f"<ArticleTitle>{untitled}</ArticleTitle>", f"\t{untitled}\t",
+                    f"TI {untitled}\n"):
+        text = text.replace(pattern, {"<": "<ArticleTitle></ArticleTitle>", "\t": "\t\t"}.get(pattern[0], ""))
+    path.write_text(text)
+    with pytest.raises(ReadError, match="record 4.*has no title"):  # an import needs titles
+        read_file(path)
+    loaded = load_labelled_records(path)  # a simulation replays every record, as from a CSV
+    assert len(loaded) == len(rows) and loaded[3].title == "" and loaded[3].abstract == rows[3]["abstract"]
+    if format == "ris":  # (the one of these formats that carries labels)
+        assert simulate(loaded, seed=0, progress=False).n_records == len(rows)

@@ -213,6 +213,7 @@ def read_file(
     format: str | None = None,
     encoding: str | None = None,
     skip_bad: bool = False,
+    keep_untitled: bool = False,
 ) -> ReadResult:
     """Read one export file into records.
 
@@ -227,6 +228,9 @@ def read_file(
     skip_bad : bool, default=False
         Leave out records that cannot be read (listed in ``skipped``) instead
         of raising.
+    keep_untitled : bool, default=False
+        Keep records without a title (with an empty one) instead of treating
+        them as bad: a simulation replays every record of a labelled review.
 
     Returns
     -------
@@ -245,6 +249,7 @@ def read_file(
     if format not in FORMATS or FORMATS[format].reader is None:
         raise ReadError(path.name, "", f"unknown format {format!r}; known: {', '.join(FORMATS)}")
     reader: Reader = FORMATS[format].reader()
+    reader.keep_untitled = keep_untitled
     records, bad, name = reader.read(path, encoding)
     Reader._check(records, bad, name, skip_bad)
     return ReadResult(records, bad, format, reader.DATABASE, path)

@@ -165,6 +165,9 @@ class Reader:
     DATABASE: ClassVar[str] = ""
     #: True for formats read from bytes (XML, XLSX): :meth:`read_bytes` gets the raw file.
     BINARY: ClassVar[bool] = False
+    #: Keep a record without a title instead of reporting it as bad (a simulation replays every
+    #: record of a labelled review, as ASReview does; an import needs titles to screen and dedupe).
+    keep_untitled: bool = False
 
     def parse(self, text: str, file: str = "<string>") -> tuple[list[Record], list[BadRecord]]:
         """Records and bad records found in ``text``; raise ReadError if unreadable."""

@@ -105,7 +105,7 @@ class MedlineReader(Reader):
             return ""
 
         title = first(*self.TITLE_TAGS)
-        if not title:
+        if not title and not self.keep_untitled:
             raise ValueError(f"has no title ({'/'.join(self.TITLE_TAGS)}) field")
         doi = ""
         for value in tags.get("AID", []) + tags.get("LID", []):

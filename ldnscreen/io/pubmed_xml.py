@@ -125,7 +125,7 @@ class PubmedXmlReader(Reader):
             keywords += [_text(k) for k in body.findall("KeywordList/Keyword")]
             kinds = [_text(k) for k in art.findall("PublicationTypeList/PublicationType")]
             body = art
-        if not title:
+        if not title and not self.keep_untitled:
             raise ValueError("has no title (ArticleTitle)")
         doi = next((_text(e) for e in ids if (e.get("IdType") or e.get("EIdType")) == "doi"), "")
         pmid = pmid or next((_text(e) for e in ids if e.get("IdType") == "pubmed"), "")

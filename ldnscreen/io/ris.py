@@ -156,7 +156,7 @@ class RisReader(Reader):
             return ""
 
         title = first(self.TITLE_TAGS)
-        if not title:
+        if not title and not self.keep_untitled:
             raise ValueError(f"has no title ({'/'.join(self.TITLE_TAGS[:2])}) field")
         doi = first(("DO", "DI"))
         if not doi:
@@ -382,6 +382,7 @@ class AutoRisReader(RisReader):
 
     def parse(self, text: str, file: str = "<string>") -> tuple[list[Record], list[BadRecord]]:
         reader = sniff_dialect(text)()
+        reader.keep_untitled = self.keep_untitled
         self.DATABASE = reader.DATABASE  # type: ignore[misc]
         return reader.parse(text, file)
 

@@ -167,7 +167,7 @@ class TabularReader(Reader):
                 return cells[i] if i is not None and i < len(cells) else ""
 
             title = get("title")
-            if not title:
+            if not title and not self.keep_untitled:
                 bad.append(BadRecord(f"line {number}", f"record {len(records) + len(bad) + 1} has no title"))
                 continue
             keywords = [k for i in gathered.get("keywords", []) if i < len(cells) for k in split_list(cells[i])]

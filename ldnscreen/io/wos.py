@@ -76,7 +76,7 @@ class WosReader(Reader):
 
     def to_record(self, fields: Mapping[str, object], file: str, position: int) -> Record:
         title = _one(fields.get("TI"))
-        if not title:
+        if not title and not self.keep_untitled:
             raise ValueError("has no title (TI) field")
         source_id = _one(fields.get("UT"))
         pmid = _one(fields.get("PM"))
@@ -261,7 +261,9 @@ class AutoWosReader(WosReader):
     """Reads either Web of Science export, recognised from the text."""
 
     def parse(self, text: str, file: str = "<string>") -> tuple[list[Record], list[BadRecord]]:
-        return _reader_for(text).parse(text, file)
+        reader = _reader_for(text)
+        reader.keep_untitled = self.keep_untitled
+        return reader.parse(text, file)
 
 
 def dumps(records: Iterable[Record], *, implementation: type = WosTabWriter) -> str:
