@@ -28,7 +28,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -732,8 +732,7 @@ def attach_labels(records: Sequence[Record], path: str | Path) -> AttachedLabels
         try:
             labels = row_labels(row, columns)
         except ValueError as exc:
-            column = columns[2] if str(exc).startswith("stage ") else (columns[1] or "label")
-            raise LabelImportError(f"{path}: row {number}, column {column}: {exc}") from None
+            raise LabelImportError(f"{path}: row {number}, column {_failed_column(row, columns, exc)}: {exc}") from None
         if not labels:
             unlabelled.append(number)
             continue
@@ -755,8 +754,18 @@ def attach_labels(records: Sequence[Record], path: str | Path) -> AttachedLabels
             merged.update(labels)
         else:
             given[record_id] = merged
-    from dataclasses import replace
-
     labelled = tuple(replace(r, labels={**r.labels, **given[r.id]}) if r.id in given else r for r in records)
     return AttachedLabels(labelled, path.name, len(table), sum(len(found[r]) for r in given),
                           tuple(unlabelled), tuple(unmatched), tuple(ambiguous), tuple(sorted(set(conflicting))))
+
+
+def _failed_column(row: Mapping[str, Any], columns: tuple[Sequence[str], str | None, str | None], exc: Exception) -> str:
+    """The column whose value :func:`row_labels` could not read (``exc`` its error)."""
+    if str(exc).startswith("stage ") and columns[2]:
+        return columns[2]
+    for name in columns[0]:
+        try:
+            parse_decision(_text(row.get(name)))
+        except ValueError:
+            return name
+    return columns[1] or ""

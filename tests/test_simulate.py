@@ -631,6 +631,10 @@ def test_labels_from_a_separate_file_for_an_export_that_carries_none(tmp_path):
     bad = _write_table(tmp_path / "bad.csv", [{"PMID": "1000", "Included": "perhaps"}])
     out = runner.invoke(app, ["simulate", str(medline), "--labels", str(bad), "--out", str(tmp_path / "bad")])
     assert out.exit_code == 1 and "bad.csv: row 2, column included: 'perhaps' is not a decision" in out.output
+    bad = _write_table(tmp_path / "bad2.csv", [{"PMID": "1000", "Label Included": "1"},
+                                              {"PMID": "1001", "Label Included": "perhaps"}])
+    with pytest.raises(ValueError, match="bad2.csv: row 3, column label_included: 'perhaps' is not a decision"):
+        simulate_file(medline, tmp_path / "bad2", labels_file=bad, progress=False)
 
 
 @pytest.mark.parametrize("name, format", [("x.ris", "ris"), ("x.nbib", "medline"), ("x.xml", "pubmed-xml"),
