@@ -219,6 +219,8 @@ def _labelled_rows(name: str, rows, strict_decisions: bool = True, label: str | 
                 labels=labels,
             )
         )
+    if not records:
+        raise ReadError(name, "line 2", "the file has column names and no record")
     return records
 
 

@@ -456,6 +456,10 @@ def test_unreadable_inputs_are_one_line_errors_naming_the_file(tmp_path):
     with pytest.raises(ReadError, match=r"ids\.csv, line 1: no title or abstract column .* columns found: "
                                         r"record_id, doi, label_included"):
         load_labelled_records(no_text)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("title,abstract,label_included\n")
+    with pytest.raises(ReadError, match=r"header\.csv, line 2: the file has column names and no record"):
+        load_labelled_records(header_only)
     assert not (tmp_path / "out").exists()
 
 
