@@ -830,6 +830,9 @@ def simulate_seeds(
 def summarise(results: Sequence[SimulationResult]) -> dict:
     """Mean, standard deviation (0 for one seed), minimum and maximum of each metric over the runs.
 
+    ``undecided_metrics`` lists the metrics that are pessimistic bounds in at least one run (it
+    stopped before its last relevant record; see :func:`undecided`).
+
     Examples
     --------
     >>> recs = [Record(title=f"naltrexone pain trial {i}", labels={"label_included": 1}) for i in range(4)]
