@@ -152,6 +152,8 @@ def main(argv=None) -> None:
     if len(configs) < 2:
         parser.error("give at least two --config")
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
     out = args.out.open("a") if args.out else None
     rows = []
     try:
