@@ -360,7 +360,12 @@ def _evaluate_stopping(spec, screened_labels, n_records, n_relevant) -> dict:
     # After the last relevant record every remaining record is irrelevant, so
     # completing the order with zeros is exact whenever all relevant were found.
     full = complete_order(screened_labels, n_records, n_relevant).tolist()
-    return evaluate_rules(full, rules, n_records, n_relevant)
+    outcomes = evaluate_rules(full, rules, n_records, n_relevant)
+    if sum(screened_labels) < n_relevant:  # stopped first: past the records screened the labels are made up
+        for outcome in outcomes.values():  # (the pessimistic completion), so is a rule firing there
+            stopped_at = outcome.get("stopped_at")
+            outcome["decided"] = stopped_at is not None and stopped_at <= len(screened_labels)
+    return outcomes
 
 
 def simulate(

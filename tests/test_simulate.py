@@ -583,6 +583,14 @@ def test_a_stopped_simulation_says_which_metrics_are_bounds(dataset, tmp_path):
     assert "coming last" not in result.output
     result = runner.invoke(app, ["simulate", str(dataset), "--seeds", "0-1", "--stop", "5", "--out", str(tmp_path / "s")])
     assert json.loads((tmp_path / "s" / "summary.json").read_text())["undecided_metrics"][:1] == ["wss_95"]
+    # a stopping rule firing past the records screened rests on made-up labels: it says so
+    records = load_labelled_records(dataset)
+    early = simulate(records, seed=1, stop=5, stopping="share:0.05,consecutive:40", progress=False)
+    assert sum(early.screened_labels) < early.n_relevant - 1
+    assert early.stopping["share:0.05"]["stopped_at"] == 3 and early.stopping["share:0.05"]["decided"] is True
+    assert early.stopping["consecutive:40"]["decided"] is False
+    assert all("decided" not in outcome for outcome in simulate(records, seed=1, stopping="consecutive:40",
+                                                                 progress=False).stopping.values())
 
 
 def test_settings_that_cannot_work_stop_before_any_work(dataset, tmp_path):
