@@ -23,7 +23,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ldnscreen.simulate import _source_id, load_labelled_records, simulate  # noqa: E402
+from ldnscreen.simulate import load_labelled_records, simulate  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -42,9 +42,8 @@ def main(argv=None) -> None:
     subset = [r for r in records if args.label in r.labels]
     result = simulate(subset, label=args.label, seed=args.seed, prior_included=args.prior_included,
                       prior_excluded=args.prior_excluded, progress=False, dataset=args.data.stem)
-    row_of = {_source_id(r, i): i for i, r in enumerate(subset)}
     print(json.dumps({
-        "rows": [row_of[i] for i in result.record_ids], "labels": list(result.labels),
+        "rows": list(result.rows), "labels": list(result.labels),  # (positions in subset: ids may repeat)
         "n_priors": result.n_priors, "wall_seconds": result.wall_seconds, "cpu_seconds": result.cpu_seconds,
         "peak_memory_mb": result.peak_memory_mb, "process_wall": time.perf_counter() - START,
     }))

@@ -142,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default", help="ldnscreen's configuration (--model-name of the run)")
     parser.add_argument("--peer-model", default="elas_u4")
     args = parser.parse_args(argv)
+    if not (args.run_dir / "runs.csv").is_file() or not (args.run_dir / "orders.jsonl").is_file():
+        print(f"{args.run_dir}: no runs.csv and orders.jsonl (the --out folder of benchmarks/screening.py)",
+              file=sys.stderr)
+        return 1
     result = report(args.run_dir, args.label, args.peer_tool, args.model, args.peer_model)
     if result is None:
         print(f"{args.run_dir}: no dataset has runs of both ldnscreen:{args.model} and "

@@ -123,6 +123,18 @@ def append_order(path: Path, key: dict, rows: list[int], labels: list[int], n_pr
         f.write(json.dumps(line, separators=(",", ":")) + "\n")
 
 
+def drop_unfinished_orders(path: Path, done: set[tuple]) -> None:
+    """Keep only the orders of runs that ``runs.csv`` records as done (a run killed between writing its
+    order and its row is run again, and would otherwise leave its order twice)."""
+    orders = read_orders(path)
+    kept = [o for o in orders if (o["dataset"], o["label"], int(o["seed"]), o["tool"], o["model"]) in done]
+    if len(kept) < len(orders) or (path.exists() and len(orders) < sum(1 for _ in open(path))):
+        tmp = path.with_suffix(".jsonl.tmp")
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(o, separators=(",", ":")) + "\n" for o in kept)
+        tmp.replace(path)  # (atomic: a kill now leaves the old file or the new one)
+
+
 def read_orders(path: Path) -> list[dict]:
     """The runs of ``orders.jsonl`` (the last line of a run killed while writing is skipped)."""
     if not path.exists():
@@ -157,29 +169,42 @@ def run_benchmark(args) -> Path:
 
     from ldnscreen.io import ReadError
     from ldnscreen.metrics import screening_metrics
-    from ldnscreen.simulate import _source_id, draw_priors, load_labelled_records, simulate
+    from ldnscreen.simulate import draw_priors, load_labelled_records, simulate
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs_path = out / "runs.csv"
     orders_path = out / "orders.jsonl"  # written before runs.csv's row, which marks a run done
     done = read_done(runs_path)
+    drop_unfinished_orders(orders_path, done)
     learner_params = json.loads(args.learner) if args.learner else None
     learner = build_learner(learner_params)
     # (whether ldnscreen ran its compiled inner loops: the numpy fallback is slower on small reviews)
     settings = {**vars(args), "ldnscreen_compiled": compiled_kernels is not None}
     (out / "settings.json").write_text(json.dumps(settings, indent=2, default=str))
 
-    files = sorted(p for p in Path(args.data_dir).iterdir()
-                   if p.suffix.lower() in DATA_SUFFIXES and p.name != "MANIFEST.csv" and not p.name.startswith("."))
+    console = Console(stderr=True)
+    listed = sorted(p for p in Path(args.data_dir).iterdir() if p.is_file() and not p.name.startswith("."))
+    files = [p for p in listed if p.suffix.lower() in DATA_SUFFIXES and p.name != "MANIFEST.csv"]
+    others = [p.name for p in listed if p not in files and p.name != "MANIFEST.csv"]
+    if others:
+        console.print(f"[yellow]not read (not {', '.join(DATA_SUFFIXES)}): {', '.join(others)}", highlight=False)
+    stems: dict[str, str] = {}
+    for p in files:  # a dataset is named by its file's stem in runs.csv, orders.jsonl and --datasets
+        if p.stem in stems:
+            raise SystemExit(f"{args.data_dir}: {stems[p.stem]} and {p.name} would both be dataset {p.stem!r}; "
+                             "rename one")
+        stems[p.stem] = p.name
     wanted = set(args.datasets.split(",")) if args.datasets else (set(QUICK_DATASETS) if args.quick else None)
     if wanted:
+        missing = sorted(wanted - set(stems))
+        if missing:
+            console.print(f"[yellow]no file for dataset(s) {', '.join(missing)} in {args.data_dir}", highlight=False)
         files = [p for p in files if p.stem in wanted]
     seeds = _parse_seeds(args.seeds)
     labels = args.labels.split(",")
     models = args.peer_model.split(",") if args.peer else []
 
-    console = Console(stderr=True)
     jobs = []
     for path in files:
         try:
@@ -192,6 +217,7 @@ def run_benchmark(args) -> Path:
         for label in labels:
             subset = [r for r in records if label in r.labels]
             if not subset:
+                console.print(f"[yellow]skipped {path.name} {label}: no record has that label", highlight=False)
                 continue
             n_relevant = sum(r.labels[label] for r in subset)
             if n_relevant <= args.prior_included or len(subset) - n_relevant < args.prior_excluded:
@@ -202,6 +228,9 @@ def run_benchmark(args) -> Path:
             for seed in seeds:
                 jobs.append((path, subset, label, seed))
 
+    if not jobs:  # (every skip above said why)
+        raise SystemExit(f"nothing to run: no dataset of {args.data_dir} with --labels {args.labels} "
+                         f"and --seeds {args.seeds} ({len(seeds)} seed(s))")
     if args.seed_major:  # every dataset with seed 0 first, then seed 1...: partial runs cover all datasets
         jobs.sort(key=lambda job: (seeds.index(job[3]), job[0].name, job[2]))
     total = len(jobs) * (1 + len(models))
@@ -225,8 +254,7 @@ def run_benchmark(args) -> Path:
                                       prior_excluded=args.prior_excluded, progress=False, learner=learner,
                                       dataset=name, batch_size=_batch(args.batch_size),
                                       batch_growth=args.batch_growth)
-                    row_of = {_source_id(r, i): i for i, r in enumerate(subset)}
-                    run = {"rows": [row_of[i] for i in result.record_ids], "labels": list(result.labels),
+                    run = {"rows": list(result.rows), "labels": list(result.labels),  # (ids may repeat)
                            "n_priors": result.n_priors, "wall_seconds": result.wall_seconds,
                            "cpu_seconds": result.cpu_seconds, "peak_memory_mb": result.peak_memory_mb}
                 n_priors = run["n_priors"]
@@ -547,9 +575,13 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--ldnscreen-process fresh runs the default learner only (no --learner, --batch-size, "
                      "--batch-growth)")
     if args.table_only:
+        if not (Path(args.out) / "runs.csv").is_file():
+            parser.error(f"--table-only: {args.out} has no runs.csv (the --out folder of an earlier run)")
         models = args.peer_model.split(",") if args.peer else []
         report_runs(Path(args.out), args.model_name, models[0] if models else None, args.labels.split(","))
         return
+    if not Path(args.data_dir).is_dir():
+        parser.error(f"--data-dir {args.data_dir} is not a folder")
     run_benchmark(args)
 
 

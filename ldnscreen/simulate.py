@@ -81,6 +81,10 @@ class SimulationResult:
         Name of the dataset.
     settings : dict
         Learner parameters and simulation options.
+    rows : tuple of int
+        The screened records' positions in the ``records`` given to
+        :func:`simulate`, in the order of ``record_ids`` (which may be row
+        numbers of the labelled records only, or ids that repeat in the file).
     """
 
     label: str
@@ -97,6 +101,7 @@ class SimulationResult:
     dataset: str = ""
     settings: dict = field(default_factory=dict)
     cpu_seconds: float = float("nan")
+    rows: tuple[int, ...] = ()
 
     @property
     def screened_labels(self) -> tuple[int, ...]:
@@ -570,6 +575,7 @@ def simulate(
         dataset=dataset,
         settings=settings,
         cpu_seconds=cpu,
+        rows=tuple(int(keep[i]) for i in full_order),
     )
 
 

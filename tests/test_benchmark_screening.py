@@ -204,6 +204,24 @@ def test_composed_reviews_keep_their_own_labels_and_drop_repeats(tmp_path, capsy
     with open(out / "composed_beta.csv", newline="") as handle:
         beta = [row[0] for row in csv.reader(handle)][1:]
     assert beta == ["beta:b1", "beta:b2", "beta:b3", "ace:a2"]  # a1 repeats b2's title (and b3's PMID)
+    # a folder from elsewhere: a spreadsheet is read, a bad file and a hidden one are skipped, a review
+    # with nothing relevant is not written
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    for row in [header, ["c1", "Calcium channel trial", "amlodipine", "31", "", "1"]]:
+        book.active.append(row)
+    book.save(tmp_path / "calcium.xlsx")
+    (tmp_path / "broken.csv").write_text("record_id,label_included\n1,1\n")  # no title or abstract
+    (tmp_path / ".hidden.csv").write_text("title,label_included\nHidden,1\n")
+    with open(tmp_path / "none.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([header, ["n1", "Nothing relevant here", "", "41", "", "0"]])
+    out = tmp_path / "composed2"
+    compose_reviews.main(["--data-dir", str(tmp_path), "--out", str(out)])
+    said = capsys.readouterr()
+    assert "skipped broken.csv" in said.err and "not written: none has no record labelled relevant" in said.err
+    assert sorted(p.name for p in out.iterdir()) == ["composed_ace.csv", "composed_beta.csv", "composed_calcium.csv"]
+    assert "Hidden" not in (out / "composed_ace.csv").read_text()
 
 
 def test_merged_runs_keep_the_orders_of_the_runs_kept(screening, data_dir, tmp_path):
@@ -239,3 +257,40 @@ def test_lib_compare_runs_each_configuration_in_its_own_process_and_compares_ord
     with pytest.raises(SystemExit, match="ldnscreen.rankers has no attribute '_SCORING_GRAM_CEL'"):
         lib_compare.main([str(data_dir / "small.csv"), "--config", "typo=set:rankers._SCORING_GRAM_CEL=0",
                           "--config", "kept", "--repeats", "1"])
+
+
+def test_a_folder_from_elsewhere_runs_what_it_can_and_says_what_it_cannot(screening, data_dir, tmp_path, capsys):
+    # a record_id repeated in the file: simulate names records by row number, and the stored rows follow
+    rows = _rows()
+    rows[-1]["record_id"] = rows[0]["record_id"]
+    with open(data_dir / "repeats.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (data_dir / "notes.txt").write_text("not a dataset")
+    out = tmp_path / "bench"
+    screening.main(["--data-dir", str(data_dir), "--seeds", "1", "--labels", "label_included,label_abstract_screening",
+                    "--datasets", "repeats,small,nosuch", "--out", str(out)])
+    said = " ".join(capsys.readouterr().err.split())
+    assert "not read" in said and "notes.txt" in said and "no file for dataset(s) nosuch" in said
+    assert "skipped repeats.csv label_abstract_screening: no record has that label" in said
+    order = next(o for o in screening.read_orders(out / "orders.jsonl") if o["dataset"] == "repeats")
+    assert [int(rows[i]["label_included"]) for i in order["rows"]] == order["labels"]
+    assert len(set(order["rows"])) == len(order["rows"])
+    # a run killed between its order and its runs.csv row: the rerun leaves that order once
+    lines = (out / "runs.csv").read_text().splitlines()
+    (out / "runs.csv").write_text("\n".join(lines[:-1]) + "\n")
+    screening.main(["--data-dir", str(data_dir), "--seeds", "1", "--labels", "label_included",
+                    "--datasets", "repeats,small", "--out", str(out)])
+    keys = [(o["dataset"], o["seed"], o["tool"]) for o in screening.read_orders(out / "orders.jsonl")]
+    assert len(keys) == len(set(keys)) == 2
+    # what cannot run says so
+    with pytest.raises(SystemExit, match="nothing to run"):
+        screening.main(["--data-dir", str(data_dir), "--datasets", "nosuch", "--out", str(tmp_path / "none")])
+    (data_dir / "small.xlsx").write_bytes(b"")
+    with pytest.raises(SystemExit, match="small.csv and small.xlsx would both be dataset 'small'"):
+        screening.main(["--data-dir", str(data_dir), "--out", str(tmp_path / "twice")])
+    with pytest.raises(SystemExit):
+        screening.main(["--table-only", "--out", str(tmp_path / "no-such-run")])
+    assert "has no runs.csv" in capsys.readouterr().err
+    assert _module("recall_levels").main([str(tmp_path / "no-such-run")]) == 1
