@@ -31,9 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ldnscreen.corpora import shared_dir  # noqa: E402
+from ldnscreen.io import ReadError  # noqa: E402
 from ldnscreen.simulate import load_labelled_records  # noqa: E402
 
 DEFAULT_DATA = (shared_dir() or ROOT.parent / "shared") / "corpora" / "screening"
+TABLES = (".csv", ".tsv", ".xlsx")  # labelled tables, as the screening benchmark reads them
 
 
 def _title_key(title: str) -> str:
@@ -46,7 +48,11 @@ def compose(files: list[Path], label: str = "label_included") -> dict[str, tuple
     0, without those that repeat a PMID or title already in the rows (``left_out`` of them)."""
     reviews = {}
     for path in files:
-        records = load_labelled_records(path)  # the file's record_id, else its row number
+        try:
+            records = load_labelled_records(path)  # the file's record_id, else its row number
+        except (ReadError, ValueError) as exc:  # one unreadable file does not stop the others
+            print(f"skipped {path.name}: {exc}", file=sys.stderr)
+            continue
         ids = [r.provenance[0].source_id if r.provenance and r.provenance[0].source_id else str(i)
                for i, r in enumerate(records)]
         reviews[path.stem] = [(f"{path.stem}:{rid}", r) for rid, r in zip(ids, records) if label in r.labels]
@@ -71,17 +77,23 @@ def compose(files: list[Path], label: str = "label_included") -> dict[str, tuple
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--pattern", default="*", help="which files of --data-dir, a glob on the name without .csv")
+    parser.add_argument("--pattern", default="*", help="which files of --data-dir, a glob on the name without "
+                                                        "its extension (.csv, .tsv or .xlsx)")
     parser.add_argument("--label", default="label_included")
     parser.add_argument("--out", type=Path, required=True, help="folder to write (outside the repository)")
     args = parser.parse_args(argv)
-    files = sorted(p for p in args.data_dir.glob(f"{args.pattern}.csv") if p.name != "MANIFEST.csv")
+    files = sorted(p for p in args.data_dir.glob(f"{args.pattern}.*")
+                   if p.suffix.lower() in TABLES and p.name != "MANIFEST.csv" and not p.name.startswith("."))
     if len(files) < 2:
-        raise SystemExit(f"{args.data_dir}: {len(files)} file(s) match {args.pattern}.csv; composing needs two or more")
+        raise SystemExit(f"{args.data_dir}: {len(files)} file(s) match {args.pattern} with an extension of "
+                         f"{', '.join(TABLES)}; composing needs two or more")
     args.out.mkdir(parents=True, exist_ok=True)
     print("| composed review | records | relevant | other reviews' records left out as repeats |")
     print("|---|---|---|---|")
     for name, (rows, left_out) in compose(files, args.label).items():
+        if not any(row[3] for row in rows):  # nothing to find: not a review to simulate
+            print(f"not written: {name} has no record labelled relevant for {args.label}", file=sys.stderr)
+            continue
         with open(args.out / f"composed_{name}.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["record_id", "title", "abstract", args.label])
