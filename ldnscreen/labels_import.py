@@ -313,10 +313,6 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _letters(name: Any) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(name or "").lower())
-
-
 def label_name(column: Any) -> str | None:
     """The label a column holds (``label_included`` for ``Label Included``, ``label.included`` or
     ``LabelIncluded``), or ``None`` for a column that is no ``label_*`` column.
@@ -350,11 +346,13 @@ def label_columns(header: Sequence[str]) -> tuple[list[str], str | None, str | N
     >>> label_columns(["TI", "Label Included", "Label.Abstract.Screening"])[0], label_columns(["final.decision"])[1]
     (['Label Included', 'Label.Abstract.Screening'], 'final.decision')
     """
+    from .io.tabular import _key  # (how the readers compare column names: letters and digits, lower case)
+
     labels = [name for name in header if name and label_name(name)]
     if labels:
         return labels, None, None
-    by_key = {_letters(name): name for name in reversed(header) if name}  # (the first of a repeated name)
-    decision = next((by_key[key] for key in map(_letters, DECISION_COLUMNS) if key in by_key), None)
+    by_key = {_key(name): name for name in reversed(header) if name}  # (the first of a repeated name)
+    decision = next((by_key[key] for key in map(_key, DECISION_COLUMNS) if key in by_key), None)
     return [], decision, by_key.get("stage") if decision else None
 
 
