@@ -174,7 +174,7 @@ def _labelled_rows(name: str, rows, strict_decisions: bool = True, label: str | 
     """
     from .io.base import ReadError
     from .io.tabular import _key, find_columns
-    from .labels_import import _text, label_columns, label_name, parse_decision, row_labels
+    from .labels_import import _failed_column, _text, label_columns, label_name, parse_decision, row_labels
 
     rows = iter(rows)
     header = [str(cell).strip().lstrip("\ufeff") for cell in next(rows, [])]
@@ -200,7 +200,7 @@ def _labelled_rows(name: str, rows, strict_decisions: bool = True, label: str | 
         try:
             labels = row_labels(row, columns, strict=strict_decisions and not columns[0])
         except ValueError as exc:  # the decision, or its stage
-            column = columns[2] if str(exc).startswith("stage ") else columns[1]
+            column = _failed_column(row, columns, exc)
             raise ValueError(f"{name}: row {row_number + 2}, column {column}: {exc}") from None
 
         def get(field: str) -> str:
@@ -693,7 +693,7 @@ def _plot_recall_curves(results: Sequence[SimulationResult], path: str | Path, t
     for k, result in enumerate(results):
         n_run, r_run = result.metrics["n_records"], result.metrics["n_relevant"]
         y = np.asarray(result.screened_labels, dtype=np.int64)
-        if not undecided(result):  # every relevant record found: the rest screen nothing new
+        if y.sum() == r_run:  # every relevant record found: the rest screen nothing new
             y = complete_order(y, n_run, r_run)
         ax.plot(np.arange(0, len(y) + 1), np.r_[0, np.cumsum(y)] / r_run, color="tab:blue",
                 alpha=0.6 if several else 1.0, linewidth=1.0 if several else None, label=None if k else label)
@@ -765,12 +765,9 @@ def _read_inputs(data: str | Path, criteria: str | Path | None, encoding: str | 
     records = load_labelled_records(data, encoding=encoding, label=label)
     if labels_file is None:
         return records, criteria, None
-    from .labels_import import LabelImportError, attach_labels
+    from .labels_import import attach_labels
 
-    try:
-        attached = attach_labels(records, labels_file)
-    except LabelImportError as exc:
-        raise ValueError(str(exc)) from None
+    attached = attach_labels(records, labels_file)  # (its LabelImportError is a ValueError)
     return list(attached.records), criteria, attached
 
 
