@@ -10,12 +10,11 @@ The ``orders.jsonl`` beside each ``runs.csv`` is merged the same way, for the ru
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screening import FIELDS  # noqa: E402
+from screening import FIELDS, read_orders, run_key, write_orders  # noqa: E402
 
 
 def main(argv: list[str]) -> None:
@@ -25,25 +24,21 @@ def main(argv: list[str]) -> None:
     for path in argv[1:]:
         with open(path, newline="") as f:
             for row in csv.DictReader(f):
-                key = (row["dataset"], row["label"], row["seed"], row["tool"], row["model"])
+                key = run_key(row)
                 if key not in seen:
                     seen[key] = path
                     rows.append(row)
-        stored = Path(path).with_name("orders.jsonl")
-        if stored.exists():
-            for line in open(stored):
-                order = json.loads(line) if line.strip() else None
-                key = order and tuple(str(order[k]) for k in ("dataset", "label", "seed", "tool", "model"))
-                if order and seen.get(key) == path and key not in ordered:  # (the kept run's order, once)
-                    ordered.add(key)
-                    orders.append(line if line.endswith("\n") else line + "\n")
+        for order in read_orders(Path(path).with_name("orders.jsonl")):  # (none without the file)
+            key = run_key(order)
+            if seen.get(key) == path and key not in ordered:  # (the kept run's order, once)
+                ordered.add(key)
+                orders.append(order)
     with open(out / "runs.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     if orders:
-        with open(out / "orders.jsonl", "w") as f:
-            f.writelines(orders)
+        write_orders(out / "orders.jsonl", orders)
     print(f"{len(rows)} runs -> {out / 'runs.csv'}" + (f", {len(orders)} orders -> {out / 'orders.jsonl'}" if orders else ""))
 
 

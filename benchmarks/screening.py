@@ -99,11 +99,16 @@ def build_learner(params: dict | None):
     return ActiveLearner(features=features, classifier=classifier, **params.get("learner", {}))
 
 
+def run_key(run) -> tuple:
+    """A run's identity, from its runs.csv row or its orders.jsonl line (the seed a cell or a number)."""
+    return (run["dataset"], run["label"], int(run["seed"]), run["tool"], run["model"])
+
+
 def read_done(path: Path) -> set[tuple]:
     if not path.exists():
         return set()
     with open(path, newline="") as f:
-        return {(r["dataset"], r["label"], int(r["seed"]), r["tool"], r["model"]) for r in csv.DictReader(f)}
+        return {run_key(r) for r in csv.DictReader(f)}
 
 
 def append_row(path: Path, row: dict) -> None:
@@ -123,16 +128,24 @@ def append_order(path: Path, key: dict, rows: list[int], labels: list[int], n_pr
         f.write(json.dumps(line, separators=(",", ":")) + "\n")
 
 
+def write_orders(path: Path, orders: list[dict]) -> None:
+    """Write ``orders.jsonl`` whole, as :func:`append_order` writes each line (atomically: a kill leaves
+    the old file or the new one)."""
+    tmp = path.with_suffix(".jsonl.tmp")
+    with open(tmp, "w") as f:
+        f.writelines(json.dumps(o, separators=(",", ":")) + "\n" for o in orders)
+    tmp.replace(path)
+
+
 def drop_unfinished_orders(path: Path, done: set[tuple]) -> None:
     """Keep only the orders of runs that ``runs.csv`` records as done (a run killed between writing its
-    order and its row is run again, and would otherwise leave its order twice)."""
-    orders = read_orders(path)
-    kept = [o for o in orders if (o["dataset"], o["label"], int(o["seed"]), o["tool"], o["model"]) in done]
-    if len(kept) < len(orders) or (path.exists() and len(orders) < sum(1 for _ in open(path))):
-        tmp = path.with_suffix(".jsonl.tmp")
-        with open(tmp, "w") as f:
-            f.writelines(json.dumps(o, separators=(",", ":")) + "\n" for o in kept)
-        tmp.replace(path)  # (atomic: a kill now leaves the old file or the new one)
+    order and its row is run again, and would otherwise leave its order twice; a half-written last
+    line goes too)."""
+    if not path.exists():
+        return
+    kept = [o for o in read_orders(path) if run_key(o) in done]
+    if len(kept) < len(path.read_text().splitlines()):
+        write_orders(path, kept)
 
 
 def read_orders(path: Path) -> list[dict]:
