@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -21,18 +20,7 @@ from ldnscreen.io import convert_file, write_file
 from ldnscreen.records import Record
 from ldnscreen.simulate import load_labelled_records, simulate, write_outputs
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _score_order_module():
-    spec = importlib.util.spec_from_file_location("score_order", ROOT / "benchmarks" / "score_order.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-RELEVANT = "low dose naltrexone chronic pain fibromyalgia trial crps patients placebo".split()
-OTHER = "rat liver enzyme kinetics mouse cell culture protein binding assay soil bacteria".split()
+from .test_simulate import OTHER, RELEVANT, _score_order_module
 
 
 def _rows(n: int = 40) -> list[dict]:
