@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from ldnscreen.corpora import shared_dir  # noqa: E402
 from ldnscreen.io import ReadError  # noqa: E402
-from ldnscreen.simulate import load_labelled_records  # noqa: E402
+from ldnscreen.simulate import _source_id, load_labelled_records  # noqa: E402
 
 DEFAULT_DATA = (shared_dir() or ROOT.parent / "shared") / "corpora" / "screening"
 TABLES = (".csv", ".tsv", ".xlsx")  # labelled tables, as the screening benchmark reads them
@@ -53,9 +53,8 @@ def compose(files: list[Path], label: str = "label_included") -> dict[str, tuple
         except (ReadError, ValueError) as exc:  # one unreadable file does not stop the others
             print(f"skipped {path.name}: {exc}", file=sys.stderr)
             continue
-        ids = [r.provenance[0].source_id if r.provenance and r.provenance[0].source_id else str(i)
-               for i, r in enumerate(records)]
-        reviews[path.stem] = [(f"{path.stem}:{rid}", r) for rid, r in zip(ids, records) if label in r.labels]
+        reviews[path.stem] = [(f"{path.stem}:{_source_id(r, i)}", r)  # the file's record_id, else its row
+                              for i, r in enumerate(records) if label in r.labels]
     composed = {}
     for name, own in reviews.items():
         pmids, titles, rows, left_out = set(), set(), [], 0
