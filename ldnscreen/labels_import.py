@@ -424,6 +424,22 @@ def _first(header: Sequence[str], names: Sequence[str]) -> str | None:
     return next((n for n in names if n in header), None)
 
 
+def _match_columns(header: Sequence[str], path: Path) -> dict[str, str | None]:
+    """The columns a decision table's rows are matched to records by (:meth:`_RecordIndex.match`)."""
+    columns = {
+        "id": _first(header, ID_COLUMNS),
+        "doi": _first(header, DOI_COLUMNS),
+        "pmid": _first(header, PMID_COLUMNS),
+        "title": _first(header, TITLE_COLUMNS),
+    }
+    if not any(columns.values()):
+        raise LabelImportError(
+            f"{path}: no column to match records by; expected one of "
+            f"{', '.join(ID_COLUMNS + DOI_COLUMNS + PMID_COLUMNS + TITLE_COLUMNS)}"
+        )
+    return columns
+
+
 class _RecordIndex:
     """Where each identifier points among the active records."""
 
@@ -556,17 +572,7 @@ def import_decisions(
                 f"{path}: no label column; expected one of {', '.join(LABEL_COLUMNS[stage])} "
                 f"(columns: {', '.join(header)}); name it with --column"
             )
-    columns = {
-        "id": _first(header, ID_COLUMNS),
-        "doi": _first(header, DOI_COLUMNS),
-        "pmid": _first(header, PMID_COLUMNS),
-        "title": _first(header, TITLE_COLUMNS),
-    }
-    if not any(columns.values()):
-        raise LabelImportError(
-            f"{path}: no column to match records by; expected one of "
-            f"{', '.join(ID_COLUMNS + DOI_COLUMNS + PMID_COLUMNS + TITLE_COLUMNS)}"
-        )
+    columns = _match_columns(header, path)
     reason_key = _first(header, REASON_COLUMNS)
     note_key = _first(header, NOTE_COLUMNS)
     reviewer_key = _first(header, REVIEWER_COLUMNS)
@@ -718,11 +724,7 @@ def attach_labels(records: Sequence[Record], path: str | Path) -> AttachedLabels
     if not columns[0] and columns[1] is None:
         raise LabelImportError(f"{path}: no label column; expected label_* columns or one of "
                                f"{', '.join(DECISION_COLUMNS)} (columns: {', '.join(h for h in header if h)})")
-    match_columns = {"id": _first(header, ID_COLUMNS), "doi": _first(header, DOI_COLUMNS),
-                     "pmid": _first(header, PMID_COLUMNS), "title": _first(header, TITLE_COLUMNS)}
-    if not any(match_columns.values()):
-        raise LabelImportError(f"{path}: no column to match records by; expected one of "
-                               f"{', '.join(ID_COLUMNS + DOI_COLUMNS + PMID_COLUMNS + TITLE_COLUMNS)}")
+    match_columns = _match_columns(header, path)
     index = _RecordIndex(records)
     found: dict[str, list[tuple[int, dict[str, int]]]] = {}
     unlabelled, unmatched, ambiguous = [], [], []
