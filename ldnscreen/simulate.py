@@ -743,8 +743,8 @@ def _simulate_and_write(records, data: str | Path, seed, out_dir: str | Path, op
     """:func:`simulate` of a file's records with one seed, its outputs written into ``out_dir``."""
     try:
         result = simulate(records, seed=seed, dataset=Path(data).stem, **options)
-    except ValueError as exc:  # bad settings for this file's labels: name the file
-        raise ValueError(f"{data}: {exc}") from exc
+    except ValueError as exc:  # bad settings for this file's labels: name the file (and what --labels gave)
+        raise ValueError(f"{data}: {exc}" + (f" [--labels: {attached.summary()}]" if attached else "")) from exc
     if attached is not None:
         result.settings["labels_file"] = attached.summary()
     write_outputs(result, out_dir)

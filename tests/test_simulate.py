@@ -640,6 +640,10 @@ def test_labels_from_a_separate_file_for_an_export_that_carries_none(tmp_path):
     text = " ".join(out.output.split())
     assert "2 disagreed with another row on the same record (rows 3, 63)" in text
     assert "1 records of search.nbib have no label_included and were left out" in text
+    nothing = _write_table(tmp_path / "other.csv", [{"PMID": "99", "Included": "yes"}])  # another search's
+    with pytest.raises(ValueError, match=r"no record carries the label .*\[--labels: 0 of 1 rows of other\.csv "
+                                         r"labelled a record; 1 matched no record \(rows 2\)\]"):
+        simulate_file(medline, tmp_path / "other", labels_file=nothing, progress=False)
     bad = _write_table(tmp_path / "bad.csv", [{"PMID": "1000", "Included": "perhaps"}])
     out = runner.invoke(app, ["simulate", str(medline), "--labels", str(bad), "--out", str(tmp_path / "bad")])
     assert out.exit_code == 1 and "bad.csv: row 2, column included: 'perhaps' is not a decision" in out.output
