@@ -18,6 +18,14 @@
  *     text.split()'s distinct pieces in order of first appearance and each piece's number among
  *     them: what ldnscreen.features._piece_ids asks of Arrow's split and dictionary encoding.
  *
+ * group_grams(codes, docs, n_tokens, doc, count, code) -> n_entries
+ *     The entries (n-gram, document, count) of n-gram occurrences given by their codes
+ *     (prefix * n_tokens + last token) and documents (ascending), sorted by code then document:
+ *     ldnscreen.features._Level's grouping, by two counting sorts (last token, then prefix)
+ *     instead of a sort, in 24 bytes of scratch per occurrence. Writes each entry's document,
+ *     count and code into the first n_entries places of doc, count and code; n_entries -1 (and
+ *     nothing written) where the prefixes are too large for the counting sort's buckets.
+ *
  * C and the buffer protocol (no numpy headers); LAPACK and BLAS are scipy's, looked up at import.
  * The arrays are checked (dtype, contiguity, lengths, index ranges) here; ldnscreen falls back to
  * its numpy and Arrow code when this module was not compiled.
@@ -587,6 +595,132 @@ done:
     return result;
 }
 
+/* ---- group_grams ------------------------------------------------------------------------- */
+
+typedef struct {
+    uint32_t prefix, last;
+    int32_t doc;
+} Occurrence;
+
+/* c / V and c % V for 0 <= c: by a floating-point reciprocal, corrected (exact), where c and V
+ * allow it; a 64-bit division costs several times more, at two per occurrence. */
+static inline void
+split_code(int64_t c, int64_t V, double inverse, int64_t *q, int64_t *r)
+{
+    if (c < ((int64_t)1 << 52) && V > 1) {
+        int64_t qq = (int64_t)((double)c * inverse), rr = c - qq * V;
+        while (rr < 0) { qq--; rr += V; }
+        while (rr >= V) { qq++; rr -= V; }
+        *q = qq;
+        *r = rr;
+    } else {
+        *q = c / V;
+        *r = c % V;
+    }
+}
+
+static PyObject *
+group_grams(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *objects[5];
+    long long n_tokens;
+    if (!PyArg_ParseTuple(args, "OOLOOO", &objects[0], &objects[1], &n_tokens, &objects[2], &objects[3], &objects[4]))
+        return NULL;
+    static const char *names[5] = {"codes", "docs", "doc", "count", "code"};
+    static const char *kinds[5] = {"q", "i", "i", "i", "q"};
+    Py_buffer views[5];
+    int got = 0;
+    PyObject *result = NULL;
+    Occurrence *by_last = NULL, *by_code = NULL;
+    Py_ssize_t *start = NULL;
+    for (; got < 5; got++)
+        if (get_array(objects[got], &views[got], names[got], kinds[got], got >= 2, NULL) < 0)
+            goto done;
+    Py_ssize_t n = views[0].len / 8;
+    if (views[1].len / 4 != n || views[2].len / 4 < n || views[3].len / 4 < n || views[4].len / 8 < n) {
+        PyErr_SetString(PyExc_ValueError, "group_grams: codes and docs differ in length, or an output is too short");
+        goto done;
+    }
+    if (n_tokens < 1 || n_tokens > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "group_grams: n_tokens must be from 1 to 2**32 - 1");
+        goto done;
+    }
+    const int64_t *codes = views[0].buf;
+    const int32_t *docs = views[1].buf;
+    int32_t *doc_out = views[2].buf, *count_out = views[3].buf;
+    int64_t *code_out = views[4].buf;
+    int64_t V = (int64_t)n_tokens, largest = 0;
+    Py_ssize_t n_entries = 0;
+    int bad = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (codes[i] < 0 || (i > 0 && docs[i] < docs[i - 1])) { bad = 1; break; }
+        if (codes[i] > largest) largest = codes[i];
+    }
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "group_grams: a code is negative or the documents are not ascending");
+        goto done;
+    }
+    int64_t n_prefixes = largest / V + 1;
+    if (n_prefixes > UINT32_MAX || n_prefixes > 4 * ((int64_t)n + V) + (1 << 20)) {
+        /* prefixes too sparse for a counting sort's buckets (not compact ids): the caller sorts */
+        result = PyLong_FromLong(-1);
+        goto done;
+    }
+    Py_ssize_t n_buckets = n_prefixes > V ? (Py_ssize_t)n_prefixes : (Py_ssize_t)V;
+    start = calloc((size_t)n_buckets + 1, sizeof(Py_ssize_t));
+    by_last = malloc((size_t)(n ? n : 1) * sizeof(Occurrence));
+    by_code = malloc((size_t)(n ? n : 1) * sizeof(Occurrence));
+    if (start == NULL || by_last == NULL || by_code == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    double inverse = 1.0 / (double)V;
+    /* the occurrences' digits, read in order; then stably by last token (a counting sort) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t q, r;
+        split_code(codes[i], V, inverse, &q, &r);
+        by_code[i].prefix = (uint32_t)q;
+        by_code[i].last = (uint32_t)r;
+        by_code[i].doc = docs[i];
+        start[r + 1]++;
+    }
+    for (Py_ssize_t b = 0; b < V; b++)
+        start[b + 1] += start[b];
+    for (Py_ssize_t i = 0; i < n; i++)
+        by_last[start[by_code[i].last]++] = by_code[i];
+    /* then stably by prefix: by code, and within a code in document order */
+    memset(start, 0, ((size_t)n_buckets + 1) * sizeof(Py_ssize_t));
+    for (Py_ssize_t i = 0; i < n; i++)
+        start[by_last[i].prefix + 1]++;
+    for (Py_ssize_t b = 0; b < n_prefixes; b++)
+        start[b + 1] += start[b];
+    for (Py_ssize_t k = 0; k < n; k++)
+        by_code[start[by_last[k].prefix]++] = by_last[k];
+    /* one entry per (code, document), counting its occurrences */
+    for (Py_ssize_t k = 0; k < n; k++) {
+        int64_t c = (int64_t)by_code[k].prefix * V + by_code[k].last;
+        int32_t d = by_code[k].doc;
+        if (n_entries > 0 && code_out[n_entries - 1] == c && doc_out[n_entries - 1] == d) {
+            count_out[n_entries - 1]++;
+        } else {
+            code_out[n_entries] = c;
+            doc_out[n_entries] = d;
+            count_out[n_entries] = 1;
+            n_entries++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(n_entries);
+done:
+    free(start);
+    free(by_last);
+    free(by_code);
+    for (int k = 0; k < got; k++)
+        PyBuffer_Release(&views[k]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"newton", newton, METH_VARARGS,
      "newton(G, s, cost, beta, tol, max_iter, factor, root[, old_factor, old_root]) -> (n_iter, factored, "
@@ -596,6 +730,10 @@ static PyMethodDef methods[] = {
     {"kernel_column", kernel_column, METH_VARARGS,
      "kernel_column(indptr, indices, data, columns, values, out): out += X[:, columns] @ values, "
      "X given as the CSR arrays of its transpose, the columns taken last to first."},
+    {"group_grams", group_grams, METH_VARARGS,
+     "group_grams(codes, docs, n_tokens, doc, count, code) -> n_entries: the (n-gram, document, count) entries "
+     "of n-gram occurrences (int64 codes prefix * n_tokens + last, int32 documents ascending), sorted by code "
+     "then document, written into doc, count (int32) and code (int64); -1 where the prefixes are too large."},
     {"split_distinct", split_distinct, METH_VARARGS,
      "split_distinct(text) -> (pieces, indices): text.split()'s distinct pieces in order of first "
      "appearance (bytes), and for each piece its number among them (native int32, as bytes)."},

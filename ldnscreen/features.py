@@ -378,37 +378,45 @@ class _Level:
 
     def __init__(self, codes: np.ndarray, docs: np.ndarray, n_docs: int, n_tokens: int | None = None):
         unique = None
-        if len(codes) and (int(codes.max()) + 1) * n_docs >= 2**63:  # too wide for one int64 key: compact first
-            unique, codes = np.unique(codes, return_inverse=True)
-        if unique is None and n_tokens is not None and 0 < len(codes) <= _COUNTING_SORT_ENTRIES:
-            # entries by code, then document (stable: the documents come in order); an entry
-            # starts where the code or the document changes
-            order = _stable_code_order(codes, n_tokens)
-            codes, docs = codes[order], docs[order]
-            del order
-            new = np.empty(len(codes), dtype=bool)
-            new[0] = True
-            np.not_equal(codes[1:], codes[:-1], out=new[1:])
-            new[1:] |= docs[1:] != docs[:-1]
-            first = np.flatnonzero(new)
-            del new
-            self.count = _run_lengths(first, len(codes), np.int32)
-            self.doc = docs[first].astype(np.int32)
-            gram = codes[first]  # the code of each entry
-            del codes, docs, first
+        grouped = None
+        if _kernels is not None and n_tokens is not None and 0 < len(codes) < 2**32:
+            # compiled: the counting sorts below, in C, at any size, in 24 bytes of scratch per entry
+            grouped = _group_grams(codes, docs, n_tokens)
+        if grouped is not None:
+            self.doc, self.count, gram = grouped
+            del codes, docs, grouped
         else:
-            key = codes
-            key *= n_docs
-            key += docs
-            del docs
-            key.sort()
-            first = _run_starts(key)
-            self.count = _run_lengths(first, len(key), np.int32)
-            gram = key[first]
-            del key, first
-            self.doc = np.empty(len(gram), dtype=np.int32)
-            np.remainder(gram, n_docs, out=self.doc, casting="unsafe")
-            np.floor_divide(gram, n_docs, out=gram)
+            if len(codes) and (int(codes.max()) + 1) * n_docs >= 2**63:  # too wide for one int64 key: compact first
+                unique, codes = np.unique(codes, return_inverse=True)
+            if unique is None and n_tokens is not None and 0 < len(codes) <= _COUNTING_SORT_ENTRIES:
+                # entries by code, then document (stable: the documents come in order); an entry
+                # starts where the code or the document changes
+                order = _stable_code_order(codes, n_tokens)
+                codes, docs = codes[order], docs[order]
+                del order
+                new = np.empty(len(codes), dtype=bool)
+                new[0] = True
+                np.not_equal(codes[1:], codes[:-1], out=new[1:])
+                new[1:] |= docs[1:] != docs[:-1]
+                first = np.flatnonzero(new)
+                del new
+                self.count = _run_lengths(first, len(codes), np.int32)
+                self.doc = docs[first].astype(np.int32)
+                gram = codes[first]  # the code of each entry
+                del codes, docs, first
+            else:
+                key = codes
+                key *= n_docs
+                key += docs
+                del docs
+                key.sort()
+                first = _run_starts(key)
+                self.count = _run_lengths(first, len(key), np.int32)
+                gram = key[first]
+                del key, first
+                self.doc = np.empty(len(gram), dtype=np.int32)
+                np.remainder(gram, n_docs, out=self.doc, casting="unsafe")
+                np.floor_divide(gram, n_docs, out=gram)
         start = _run_starts(gram)
         self.df = _run_lengths(start, len(gram), np.int32 if len(gram) < 2**31 else np.int64)
         self.code = gram[start] if unique is None else unique[gram[start]]
@@ -445,6 +453,25 @@ class _Level:
         self.doc, self.count = self.doc[chosen], self.count[chosen]
         self.df = self.df[grams]
         self.code = self.start = None
+
+
+def _group_grams(codes: np.ndarray, docs: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Each entry's document, count and code, by code then document: the compiled ``group_grams``.
+
+    ``None`` where the codes' prefixes are too large for its counting sort.
+
+    ``codes`` are ``prefix * n_tokens + last token`` and ``docs`` ascending, as
+    :class:`_Level` is given them with ``n_tokens`` (``tests/test_kernels.py`` checks it against
+    the numpy grouping).
+    """
+    n = len(codes)
+    doc, count, code = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int64)
+    n_entries = _kernels.group_grams(
+        np.ascontiguousarray(codes, dtype=np.int64), np.ascontiguousarray(docs, dtype=np.int32), n_tokens, doc, count, code
+    )
+    if n_entries < 0:
+        return None
+    return doc[:n_entries].copy(), count[:n_entries].copy(), code[:n_entries]  # (code: freed by the caller)
 
 
 def _stable_code_order(codes: np.ndarray, n_tokens: int) -> np.ndarray:

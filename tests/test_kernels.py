@@ -209,6 +209,52 @@ def test_split_distinct_with_many_distinct_pieces():
     assert np.array_equal(np.frombuffer(indices, dtype=np.int32), expected_indices)
 
 
+def numpy_level(codes, docs, n_docs, n_tokens, monkeypatch):
+    """A :class:`features._Level` grouped by the numpy code (a sort, or the counting sort below its limit)."""
+    monkeypatch.setattr(features, "_kernels", None)
+    try:
+        return features._Level(codes.copy(), docs.copy(), n_docs, n_tokens)
+    finally:
+        monkeypatch.setattr(features, "_kernels", kernels)
+
+
+@needs_kernels
+@pytest.mark.parametrize("n_tokens, n_prefixes, n, n_docs", [
+    (1, 1, 5, 2), (4, 3, 1, 1), (7, 5, 40, 3), (300, 300, 5_000, 40), (70_000, 70_000, 700_000, 2_000),
+    (50, 90_000, 20_000, 30),  # more prefixes than codes and tokens (trigrams' compact bigram ids can be)
+    (3, 10**7, 1_000, 10),  # prefixes too large for buckets: the numpy code's sort
+])
+def test_group_grams_groups_as_the_numpy_code(n_tokens, n_prefixes, n, n_docs, monkeypatch):
+    rng = np.random.default_rng(n)
+    # few distinct codes, so that (code, document) pairs repeat; documents ascending
+    prefix = rng.integers(0, n_prefixes, size=max(1, n // 10))[rng.integers(0, max(1, n // 10), size=n)]
+    codes = prefix.astype(np.int64) * n_tokens + rng.integers(0, n_tokens, size=n)
+    docs = np.sort(rng.integers(0, n_docs, size=n)).astype(np.int32)
+    monkeypatch.setattr(features, "_COUNTING_SORT_ENTRIES", 0)  # the sort ...
+    by_sort = numpy_level(codes, docs, n_docs, n_tokens, monkeypatch)
+    monkeypatch.setattr(features, "_COUNTING_SORT_ENTRIES", 2**40)  # ... and the counting sort
+    by_counting = numpy_level(codes, docs, n_docs, n_tokens, monkeypatch)
+    compiled = features._Level(codes.copy(), docs.copy(), n_docs, n_tokens)
+    for reference in (by_sort, by_counting):
+        for name in ("doc", "count", "df", "code", "start"):
+            assert getattr(compiled, name).tolist() == getattr(reference, name).tolist(), name
+            assert getattr(compiled, name).dtype == getattr(reference, name).dtype, name
+
+
+@needs_kernels
+def test_group_grams_checks_its_input():
+    out = np.empty(3, dtype=np.int32), np.empty(3, dtype=np.int32), np.empty(3, dtype=np.int64)
+    with pytest.raises(ValueError, match="not ascending"):
+        kernels.group_grams(np.array([1, 2, 3]), np.array([0, 2, 1], dtype=np.int32), 4, *out)
+    with pytest.raises(ValueError, match="negative"):
+        kernels.group_grams(np.array([1, -2, 3]), np.array([0, 1, 1], dtype=np.int32), 4, *out)
+    assert kernels.group_grams(np.array([1, 2, 10**12]), np.array([0, 1, 1], dtype=np.int32), 4, *out) == -1  # (sorted instead)
+    with pytest.raises(ValueError, match="too short"):
+        kernels.group_grams(np.array([1, 2, 3]), np.array([0, 1, 1], dtype=np.int32), 4, *(a[:2] for a in out))
+    with pytest.raises(TypeError, match="codes"):
+        kernels.group_grams(np.array([1, 2, 3], dtype=np.int32), np.array([0, 1, 1], dtype=np.int32), 4, *out)
+
+
 def corpus():
     """Composed records (not real citations) with non-ASCII text, duplicates and an empty abstract."""
     topics = ["low-dose naltrexone", "fibromyalgia pain", "complex regional pain syndrome", "neuropathic pain",
