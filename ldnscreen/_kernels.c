@@ -13,6 +13,7 @@
  *     out[i] += sum_q values[q] * X[i, columns[q]] over a record's stored columns, with X
  *     given column by column (indptr, indices, data of X's transpose in CSR), the columns taken
  *     last to first as ScoringGram's csc_matvec call does (the same sums in the same order).
+ *     Releases the GIL while it sums (the learner's two views fit in two threads).
  *
  * split_distinct(text) -> (pieces, indices)
  *     text.split()'s distinct pieces in order of first appearance and each piece's number among
@@ -443,11 +444,13 @@ kernel_column(PyObject *Py_UNUSED(self), PyObject *args)
     }
     double *out_ = (double *)out.buf;
     int bad = 0;
+    Py_BEGIN_ALLOW_THREADS /* (the buffers are held: another view's column can be computed meanwhile) */
     if (kind[0] == 'i') {
         if (kind[4] == 'f') COLUMN_LOOP(int32_t, float); else COLUMN_LOOP(int32_t, double);
     } else {
         if (kind[4] == 'f') COLUMN_LOOP(int64_t, float); else COLUMN_LOOP(int64_t, double);
     }
+    Py_END_ALLOW_THREADS
     if (bad) {
         PyErr_SetString(PyExc_IndexError, "kernel_column: an index is out of range");
         goto done;

@@ -529,7 +529,7 @@ class ScoringGram(LabelledGram):
         self._max_rows = max_rows
         self._B = np.zeros((n_records, 0), order="F")
         self._row_array = np.zeros(0, dtype=np.intp)
-        self._duplicates, self._originals = _duplicate_rows(X)
+        self._duplicates, self._originals = _duplicate_rows(X, self._T)
         # For the products of _column_into: each row's columns ascending, their values, and per
         # column of X where its values start and end in T.
         ordered = X if X.has_sorted_indices else X.sorted_indices()
@@ -645,12 +645,23 @@ class ScoringGram(LabelledGram):
         return values
 
 
-def _duplicate_rows(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``X`` equal to an earlier row, and that earlier row (bit for bit)."""
+def _duplicate_rows(X: sp.csr_matrix, transposed=None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``X`` equal to an earlier row, and that earlier row (bit for bit).
+
+    ``transposed``: the CSR arrays of ``X.T`` in float64 (``ScoringGram`` keeps them), with which
+    the compiled code computes the rows' keys without a float64 copy of ``X``. Equal rows get
+    equal keys whichever way they are summed; rows with equal keys are compared value by value.
+    """
     n = X.shape[0]
     if n < 2:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    key = np.asarray(X @ np.random.default_rng(20261126).uniform(0.5, 1.5, X.shape[1]), dtype=np.float64).ravel()
+    weights = np.random.default_rng(20261126).uniform(0.5, 1.5, X.shape[1])
+    if transposed is not None and _kernels is not None:
+        key = np.zeros(n)
+        Tp, Tj, Tx = transposed
+        _kernels.kernel_column(Tp, Tj, Tx, np.arange(X.shape[1], dtype=Tp.dtype), weights, key)
+    else:
+        key = np.asarray(X @ weights, dtype=np.float64).ravel()
     order = np.argsort(key, kind="stable")
     same = np.flatnonzero(key[order[1:]] == key[order[:-1]])
     duplicates, originals = [], []

@@ -87,6 +87,7 @@ import contextlib
 import math
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -385,6 +386,29 @@ def _single_threaded():
         # already limited (e.g. by the simulation): entering a limit costs ~20 us per step
         return contextlib.nullcontext()
     return _THREADPOOLS.limit(limits=1)
+
+
+#: Records from which a retrain fits the two views' kernel solutions in two threads (when the
+#: process may use two cores): below, a retrain takes well under a millisecond and handing work
+#: to a thread costs more than it saves (``benchmarks/RESULTS.md``, session 12).
+_PARALLEL_VIEWS_RECORDS = 10_000
+_VIEW_POOL = None
+
+
+def _spare_core() -> bool:
+    """Whether this process may run on more than one core."""
+    try:
+        return len(os.sched_getaffinity(0)) > 1
+    except AttributeError:  # pragma: no cover - not Linux
+        return (os.cpu_count() or 1) > 1
+
+
+def _view_pool():
+    """One worker thread, shared by the learners of the process, for the second view's fit."""
+    global _VIEW_POOL
+    if _VIEW_POOL is None:
+        _VIEW_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldnscreen-view")
+    return _VIEW_POOL
 
 
 def retrain_interval(n_records: int, n_labels: int) -> int:
@@ -911,24 +935,38 @@ class ActiveLearner:
         self.n_fits_ += 1
         self._pending_solution = None
         kernel = self._kernel and self.n_labels <= classifier.max_kernel_rows
-        if kernel:
-            targets = self._kernel_targets()
-            margin = self._fit_kernel(self._views[0], targets)
-        else:
-            self._views[0].gram = None  # too many labels for the kernel solver: free the Gram matrix
-            margin = self._fit_sklearn(self._views[0], classifier)
+        targets = self._kernel_targets() if kernel else None
+        if body is not None and not kernel:
+            body.gram = None
+            if body.estimator is None:
+                body.estimator = clone(classifier)
+
+        def fit(view: _View, estimator) -> np.ndarray:
+            if kernel:
+                return self._fit_kernel(view, targets)
+            view.gram = None  # too many labels for the kernel solver: free the Gram matrix
+            return self._fit_sklearn(view, estimator)
+
+        body_fit = None
+        if kernel and body is not None and self.X_.shape[0] >= _PARALLEL_VIEWS_RECORDS and _spare_core():
+            # the views' kernel fits are independent: the body view's in a second thread meanwhile
+            # (their compiled loops release the GIL), the same numbers as one after the other.
+            # (Not liblinear: its random generator is one per process, shared by the threads.)
+            body_fit = _view_pool().submit(fit, body, body.estimator)
+        try:
+            margin = fit(self._views[0], classifier)
+        except BaseException:
+            if body_fit is not None:
+                wait([body_fit])  # (not left running on this learner's state)
+            raise
+        margin_body = None if body_fit is None else body_fit.result()
         if self._pending_solution is None:
             self._coef = self._views[0].coef
         self._classifier = classifier
         self.n_labels_at_fit_ = self.n_labels
         if body is not None:
-            if kernel:
-                margin_body = self._fit_kernel(body, targets)
-            else:
-                body.gram = None
-                if body.estimator is None:
-                    body.estimator = clone(classifier)
-                margin_body = self._fit_sklearn(body, body.estimator)
+            if margin_body is None:
+                margin_body = fit(body, body.estimator)
             if self.view_learning_rate:
                 self._view_margins = (margin, margin_body)
             self.body_weight_ = weight = self._body_weight()

@@ -355,6 +355,62 @@ def test_two_views_on_the_liblinear_path_match_the_kernel_path():
     np.testing.assert_allclose(kernel.model_scores_, liblinear.model_scores_, atol=1e-5)
 
 
+def test_the_views_fitted_in_two_threads_give_the_same_scores_as_one_after_the_other(monkeypatch):
+    import ldnscreen.rankers as rankers
+
+    submitted = []
+    pool = rankers._view_pool()
+
+    class CountingPool:
+        def submit(self, *args):
+            submitted.append(args)
+            return pool.submit(*args)
+
+    scores = {}
+    for threads in (False, True):
+        monkeypatch.setattr(rankers, "_PARALLEL_VIEWS_RECORDS", 0 if threads else math.inf)
+        monkeypatch.setattr(rankers, "_spare_core", lambda: True)
+        monkeypatch.setattr(rankers, "_view_pool", CountingPool if threads else None)
+        model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+        steps = []
+        for index, y in [(0, 1), (1, 0), (3, 0), (2, 1), (6, 0)]:
+            model.label(index, y)
+            model.retrain()
+            steps.append(None if model.model_scores_ is None else model.model_scores_.tolist())
+        scores[threads] = steps
+        monkeypatch.undo()
+    assert len(submitted) == 4  # a retrain with both classes fits the body view in the other thread
+    assert scores[True] == scores[False]  # bit for bit
+    assert scores[True][0] is None and all(scores[True][1:])
+
+
+def test_an_error_in_a_view_fit_waits_for_the_other_thread(monkeypatch):
+    import threading
+
+    import ldnscreen.rankers as rankers
+
+    monkeypatch.setattr(rankers, "_PARALLEL_VIEWS_RECORDS", 0)
+    monkeypatch.setattr(rankers, "_spare_core", lambda: True)
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+    model.label(0, 1)
+    model.label(1, 0)
+    body = model._body_view()
+    original = rankers.ActiveLearner._fit_kernel
+    finished = []
+
+    def fit_kernel(self, view, targets=None):
+        if view is body:
+            threading.Event().wait(0.2)
+            finished.append(original(self, view, targets))
+            return finished[-1]
+        raise RuntimeError("the full view failed")
+
+    monkeypatch.setattr(rankers.ActiveLearner, "_fit_kernel", fit_kernel)
+    with pytest.raises(RuntimeError, match="full view failed"):
+        model.retrain()
+    assert finished  # the body view's fit had ended before the error reached the caller
+
+
 def test_no_second_view_without_a_title_field():
     model = ActiveLearner(features=TextFeatures(min_df=1, title_weight=0), random_state=0).fit_features(TITLED)
     model.label(0, 1)
