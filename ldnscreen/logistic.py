@@ -542,9 +542,9 @@ class ScoringGram(LabelledGram):
         capacity = self._B.shape[1]
         if n_rows <= capacity:
             return
-        size = max(n_rows, 2 * capacity, 16)
-        if self._max_rows is not None:
-            size = max(n_rows, min(size, self._max_rows))
+        # With max_rows, all of it at once: B's columns are contiguous, so the memory of columns not
+        # yet written is never touched (not resident), and nothing is copied as rows arrive.
+        size = max(n_rows, 2 * capacity, 16) if self._max_rows is None else max(n_rows, self._max_rows)
         old = len(self.rows)
         B = np.empty((self._B.shape[0], size), order="F")
         B[:, :old] = self._B[:, :old]

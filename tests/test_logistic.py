@@ -313,6 +313,20 @@ def test_scoring_gram_coefficients_equal_the_labelled_grams_bit_for_bit():
     np.testing.assert_array_equal(gram.K, gram._B[[31, 3], :2])
 
 
+def test_scoring_gram_with_max_rows_takes_its_block_once_and_scores_as_one_that_grows():
+    X = _with_duplicates()
+    order = [5, 52, 3, 17, 0, 1, 2, 8, 9, 10]
+    once, growing = ScoringGram(X, offset=1.0, max_rows=8), ScoringGram(X, offset=1.0)
+    beta = np.random.default_rng(5).normal(size=len(order))
+    for part in (order[:1], order[1:3], order[3:8], order[8:]):
+        once.extend(part)
+        growing.extend(part)
+        n = len(once.rows)
+        assert once._B.shape[1] == max(8, n)  # all of max_rows at the first row; past it, what is needed
+        np.testing.assert_array_equal(once.margins(beta[:n]), growing.margins(beta[:n]))
+        np.testing.assert_array_equal(once.K, growing.K)
+
+
 def test_newton_kernel_leaves_its_inputs_as_they_were():
     X, y = sparse_problem(10, n=40)
     G = (X @ X.T).toarray() + 1.0
