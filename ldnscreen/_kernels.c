@@ -37,6 +37,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 static char
 kind_of(const Py_buffer *view)
@@ -622,6 +625,25 @@ split_code(int64_t c, int64_t V, double inverse, int64_t *q, int64_t *r)
     }
 }
 
+/* Scratch of `size` bytes; from 4 MiB, 2 MiB-aligned and marked for transparent huge pages where
+ * the system has them (as numpy does for its arrays): the counting sorts' scattered writes then
+ * miss the TLB far less often. Freed with free(). */
+static void *
+scratch(size_t size)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (size >= ((size_t)4 << 20)) {
+        void *p = NULL;
+        size_t huge = (size_t)2 << 20, rounded = (size + huge - 1) / huge * huge;
+        if (posix_memalign(&p, huge, rounded) != 0)
+            return NULL;
+        madvise(p, rounded, MADV_HUGEPAGE); /* advice only: its failure changes nothing */
+        return p;
+    }
+#endif
+    return malloc(size);
+}
+
 static PyObject *
 group_grams(PyObject *Py_UNUSED(self), PyObject *args)
 {
@@ -671,8 +693,8 @@ group_grams(PyObject *Py_UNUSED(self), PyObject *args)
     }
     Py_ssize_t n_buckets = n_prefixes > V ? (Py_ssize_t)n_prefixes : (Py_ssize_t)V;
     start = calloc((size_t)n_buckets + 1, sizeof(Py_ssize_t));
-    by_last = malloc((size_t)(n ? n : 1) * sizeof(Occurrence));
-    by_code = malloc((size_t)(n ? n : 1) * sizeof(Occurrence));
+    by_last = scratch((size_t)(n ? n : 1) * sizeof(Occurrence));
+    by_code = scratch((size_t)(n ? n : 1) * sizeof(Occurrence));
     if (start == NULL || by_last == NULL || by_code == NULL) {
         PyErr_NoMemory();
         goto done;
