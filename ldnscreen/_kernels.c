@@ -19,6 +19,13 @@
  *     text.split()'s distinct pieces in order of first appearance and each piece's number among
  *     them: what ldnscreen.features._piece_ids asks of Arrow's split and dictionary encoding.
  *
+ * token_table(known, ids, drop_id) -> table;  token_ids(table, text) -> (ids, new)
+ *     A growing token -> id table (a capsule) for ldnscreen.features._GrowingTokenIds: `known`
+ *     pieces (the document separator, stop words) have the given `ids`; any other piece gets, at
+ *     its first appearance, the drop id when it has fewer than two bytes, else the next token id
+ *     (0, 1, ...). token_ids numbers text.split()'s pieces so (native int32, as bytes) and lists
+ *     the pieces that got new token ids: the dictionary lookups of _piece_ids, in C.
+ *
  * group_grams(codes, docs, n_tokens, doc, count, code) -> n_entries
  *     The entries (n-gram, document, count) of n-gram occurrences given by their codes
  *     (prefix * n_tokens + last token) and documents (ascending), sorted by code then document:
@@ -601,6 +608,200 @@ done:
     return result;
 }
 
+/* ---- token_table, token_ids ------------------------------------------------------------ */
+
+typedef struct {
+    Slot *slots; /* start: offset of the piece's bytes in `bytes` */
+    size_t capacity, used;
+    char *bytes;
+    size_t n_bytes, room;
+    int32_t next_id, drop_id;
+} TokenTable;
+
+static const char *TOKEN_TABLE = "ldnscreen._kernels.TokenTable";
+
+static void
+token_table_free(PyObject *capsule)
+{
+    TokenTable *table = PyCapsule_GetPointer(capsule, TOKEN_TABLE);
+    if (table == NULL)
+        return;
+    free(table->slots);
+    free(table->bytes);
+    free(table);
+}
+
+/* The slot of `piece` (found, or the empty slot where it belongs). */
+static Slot *
+token_slot(TokenTable *table, const unsigned char *piece, Py_ssize_t length, uint64_t h)
+{
+    size_t at = h & (table->capacity - 1);
+    for (;;) {
+        Slot *slot = &table->slots[at];
+        if (slot->length == 0
+            || (slot->hash == h && slot->length == length && memcmp(table->bytes + slot->start, piece, length) == 0))
+            return slot;
+        at = (at + 1) & (table->capacity - 1);
+    }
+}
+
+/* Add `piece` with `id` (not in the table); 0, or -1 when out of memory. */
+static int
+token_add(TokenTable *table, const unsigned char *piece, Py_ssize_t length, uint64_t h, int32_t id)
+{
+    if (table->n_bytes + (size_t)length > table->room) {
+        size_t room = table->room * 2 > table->n_bytes + (size_t)length ? table->room * 2 : table->n_bytes + (size_t)length;
+        char *more = realloc(table->bytes, room);
+        if (more == NULL)
+            return -1;
+        table->bytes = more;
+        table->room = room;
+    }
+    Slot *slot = token_slot(table, piece, length, h);
+    memcpy(table->bytes + table->n_bytes, piece, length);
+    slot->start = (Py_ssize_t)table->n_bytes;
+    slot->length = length;
+    slot->hash = h;
+    slot->id = id;
+    table->n_bytes += (size_t)length;
+    if (++table->used * 2 > table->capacity && grow_slots(&table->slots, &table->capacity) != 0)
+        return -1;
+    return 0;
+}
+
+static PyObject *
+token_table(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *known, *ids;
+    int drop_id;
+    if (!PyArg_ParseTuple(args, "O!O!i", &PyList_Type, &known, &PyList_Type, &ids, &drop_id))
+        return NULL;
+    if (PyList_GET_SIZE(known) != PyList_GET_SIZE(ids)) {
+        PyErr_SetString(PyExc_ValueError, "token_table: known and ids differ in length");
+        return NULL;
+    }
+    TokenTable *table = calloc(1, sizeof(TokenTable));
+    if (table == NULL)
+        return PyErr_NoMemory();
+    table->capacity = 1024;
+    table->room = 4096;
+    table->drop_id = drop_id;
+    table->slots = calloc(table->capacity, sizeof(Slot));
+    table->bytes = malloc(table->room);
+    PyObject *capsule = NULL;
+    if (table->slots == NULL || table->bytes == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(known); k++) {
+        PyObject *piece = PyList_GET_ITEM(known, k);
+        long id = PyLong_AsLong(PyList_GET_ITEM(ids, k));
+        if (id == -1 && PyErr_Occurred())
+            goto fail;
+        if (!PyBytes_Check(piece) || PyBytes_GET_SIZE(piece) == 0 || id >= 0) {
+            PyErr_SetString(PyExc_ValueError, "token_table: known pieces must be non-empty bytes with negative ids");
+            goto fail;
+        }
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(piece);
+        Py_ssize_t length = PyBytes_GET_SIZE(piece);
+        uint64_t h = piece_hash(p, length);
+        if (token_slot(table, p, length, h)->length == 0 && token_add(table, p, length, h, (int32_t)id) != 0) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+    }
+    capsule = PyCapsule_New(table, TOKEN_TABLE, token_table_free);
+    if (capsule != NULL)
+        return capsule;
+fail:
+    free(table->slots);
+    free(table->bytes);
+    free(table);
+    return NULL;
+}
+
+static PyObject *
+token_ids(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *capsule;
+    Py_buffer text;
+    if (!PyArg_ParseTuple(args, "Oy*", &capsule, &text))
+        return NULL;
+    PyObject *new = NULL, *indices = NULL, *result = NULL;
+    int32_t *ids = NULL;
+    TokenTable *table = PyCapsule_GetPointer(capsule, TOKEN_TABLE);
+    if (table == NULL)
+        goto done;
+    const unsigned char *s = (const unsigned char *)text.buf;
+    Py_ssize_t n = text.len, n_pieces = 0, room = 1024;
+    ids = malloc(room * sizeof(int32_t));
+    new = PyList_New(0);
+    if (ids == NULL || new == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i < n && is_space(s[i]))
+            i++;
+        if (i == n)
+            break;
+        Py_ssize_t start = i;
+        while (i < n && !is_space(s[i]))
+            i++;
+        Py_ssize_t length = i - start;
+        uint64_t h = piece_hash(s + start, length);
+        Slot *slot = token_slot(table, s + start, length, h);
+        int32_t id;
+        if (slot->length != 0) {
+            id = slot->id;
+        } else {
+            if (length < 2) {
+                id = table->drop_id;
+            } else {
+                if (table->next_id == INT32_MAX) {
+                    PyErr_SetString(PyExc_OverflowError, "token_ids: too many distinct tokens");
+                    goto done;
+                }
+                id = table->next_id++;
+                PyObject *piece = PyBytes_FromStringAndSize((const char *)s + start, length);
+                if (piece == NULL || PyList_Append(new, piece) != 0) {
+                    Py_XDECREF(piece);
+                    goto done;
+                }
+                Py_DECREF(piece);
+            }
+            if (token_add(table, s + start, length, h, id) != 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
+        if (n_pieces == room) {
+            if (room > PY_SSIZE_T_MAX / 8) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            int32_t *more = realloc(ids, 2 * room * sizeof(int32_t));
+            if (more == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            ids = more;
+            room *= 2;
+        }
+        ids[n_pieces++] = id;
+    }
+    indices = PyBytes_FromStringAndSize((const char *)ids, n_pieces * (Py_ssize_t)sizeof(int32_t));
+    if (indices != NULL)
+        result = PyTuple_Pack(2, indices, new);
+done:
+    free(ids);
+    Py_XDECREF(new);
+    Py_XDECREF(indices);
+    PyBuffer_Release(&text);
+    return result;
+}
+
 /* ---- group_grams ------------------------------------------------------------------------- */
 
 typedef struct {
@@ -759,6 +960,12 @@ static PyMethodDef methods[] = {
      "group_grams(codes, docs, n_tokens, doc, count, code) -> n_entries: the (n-gram, document, count) entries "
      "of n-gram occurrences (int64 codes prefix * n_tokens + last, int32 documents ascending), sorted by code "
      "then document, written into doc, count (int32) and code (int64); -1 where the prefixes are too large."},
+    {"token_table", token_table, METH_VARARGS,
+     "token_table(known, ids, drop_id) -> table: a growing token -> id table in which the pieces `known` "
+     "(bytes) have the negative `ids`; a new piece of fewer than two bytes gets drop_id."},
+    {"token_ids", token_ids, METH_VARARGS,
+     "token_ids(table, text) -> (ids, new): the id of each of text.split()'s pieces (native int32, as bytes), "
+     "new pieces numbered on from the table's last token id, and the pieces that got new token ids (bytes)."},
     {"split_distinct", split_distinct, METH_VARARGS,
      "split_distinct(text) -> (pieces, indices): text.split()'s distinct pieces in order of first "
      "appearance (bytes), and for each piece its number among them (native int32, as bytes)."},

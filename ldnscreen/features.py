@@ -194,6 +194,20 @@ class _GrowingTokenIds(_TokenIds):
     def __init__(self, stop_words):
         super().__init__(stop_words)
         self.tokens: list[str] = []
+        self.table = None  # the compiled table, once it numbers the pieces (then the dictionary is not used)
+
+    def compiled_ids(self, text: bytes) -> np.ndarray | None:
+        """The id of each of ``text.split()``'s pieces through the compiled table (int32), as
+        piece by piece; ``None`` where it is not compiled or this dictionary has numbered pieces.
+        """
+        if self.table is None:
+            if _kernels is None or len(self) != 1:  # (the separator only: nothing numbered here yet)
+                return None
+            stop_words = sorted(self.stop_words)
+            self.table = _kernels.token_table([_SEPARATOR, *stop_words], [_SEP_ID] + [_DROP] * len(stop_words), _DROP)
+        ids, new = _kernels.token_ids(self.table, text)
+        self.tokens.extend(token.decode() for token in new)
+        return np.frombuffer(ids, dtype=np.int32)
 
     def __missing__(self, token):
         if len(token) < 2 or token in self.stop_words:
@@ -277,7 +291,9 @@ def _piece_ids(text: bytes, token_ids: _TokenIds) -> np.ndarray:
 
     ``text`` is joined :func:`_pieces`: valid UTF-8, pieces separated by
     spaces. A bytes object and a dictionary lookup per piece cost more than
-    the rest of the tokenisation, so the compiled ``split_distinct``
+    the rest of the tokenisation. A :class:`_GrowingTokenIds` numbers the
+    pieces in compiled code (its table, :meth:`_GrowingTokenIds.compiled_ids`)
+    where there is any. Otherwise the compiled ``split_distinct``
     (``ldnscreen/_kernels.c``), or else Arrow, splits the text and numbers the
     distinct pieces in order of first appearance (Arrow's dictionary encoding);
     only these are looked up, in that order, so a :class:`_GrowingTokenIds`
@@ -290,6 +306,10 @@ def _piece_ids(text: bytes, token_ids: _TokenIds) -> np.ndarray:
     >>> _piece_ids(b"pain  naltrexone a pain ", ids).tolist(), ids.tokens
     ([0, 1, -2, 0], ['pain', 'naltrexone'])
     """
+    if type(token_ids) is _GrowingTokenIds:
+        ids = token_ids.compiled_ids(text)
+        if ids is not None:
+            return ids
     split = _distinct_pieces(text)
     if split is None:
         return token_ids.ids_of(text.split())

@@ -511,16 +511,32 @@ PIECE_TEXTS = [
 ]
 
 
-@pytest.mark.parametrize("arrow", [True, False], ids=["arrow", "no-arrow"])
-def test_piece_ids_are_the_lookups_of_the_split_pieces(monkeypatch, arrow):
-    if not arrow:
+def _piece_path(monkeypatch, path):
+    """Make :func:`features._piece_ids` take one of its paths: the compiled token table, the compiled
+    split with dictionary lookups, Arrow's split, or bytes.split."""
+    if path in ("table", "split") and features._kernels is None:
+        pytest.skip("ldnscreen._kernels was not compiled")
+    if path != "table":
+        monkeypatch.setattr(features._GrowingTokenIds, "compiled_ids", lambda self, text: None)
+    if path in ("arrow", "plain"):
+        monkeypatch.setattr(features, "_kernels", None)
+    if path == "plain":
         monkeypatch.setattr(features, "_arrow", lambda: None)
+
+
+PIECE_PATHS = ["table", "split", "arrow", "plain"]
+
+
+@pytest.mark.parametrize("path", PIECE_PATHS)
+def test_piece_ids_are_the_lookups_of_the_split_pieces(monkeypatch, path):
+    _piece_path(monkeypatch, path)
     growing, one_by_one = features._GrowingTokenIds(["the", "of"]), features._GrowingTokenIds(["the", "of"])
     for text in PIECE_TEXTS:
         expected = [one_by_one[piece] for piece in text.split()]
         assert features._piece_ids(text, growing).tolist() == expected
     # new tokens numbered in order of first appearance, over all texts, as looked up one by one
-    assert growing.tokens == one_by_one.tokens and dict(growing) == dict(one_by_one)
+    assert growing.tokens == one_by_one.tokens
+    assert (growing.table is not None) if path == "table" else dict(growing) == dict(one_by_one)
     known = features._TokenIds(["the"])
     known.update({b"pain": 0, b"naltrexone": 1})
     for text in PIECE_TEXTS:
@@ -582,16 +598,16 @@ def test_stable_code_order_with_digits_too_wide_for_16_bits():
         np.testing.assert_array_equal(features._stable_code_order(codes, n_tokens), np.argsort(codes, kind="stable"))
 
 
-@pytest.mark.parametrize("arrow", [True, False], ids=["arrow", "no-arrow"])
-def test_piece_ids_without_stop_words_number_new_tokens_as_one_by_one(monkeypatch, arrow):
+@pytest.mark.parametrize("path", PIECE_PATHS)
+def test_piece_ids_without_stop_words_number_new_tokens_as_one_by_one(monkeypatch, path):
     # (the path that numbers a chunk's new tokens together: no stop words to check)
-    if not arrow:
-        monkeypatch.setattr(features, "_arrow", lambda: None)
+    _piece_path(monkeypatch, path)
     growing, one_by_one = features._GrowingTokenIds(None), features._GrowingTokenIds(None)
     for text in PIECE_TEXTS + [b"pain pain x naltrexone crps y crps", b"", b"a b c"]:
         expected = [one_by_one[piece] for piece in text.split()]
         assert features._piece_ids(text, growing).tolist() == expected
-    assert growing.tokens == one_by_one.tokens and dict(growing) == dict(one_by_one)
+    assert growing.tokens == one_by_one.tokens
+    assert (growing.table is not None) if path == "table" else dict(growing) == dict(one_by_one)
 
 
 def test_ids_of_distinct_equals_ids_of():

@@ -269,14 +269,37 @@ def corpus():
 
 
 @needs_kernels
-def test_features_are_the_same_with_and_without_the_compiled_split():
+@pytest.mark.parametrize("stop_words", [None, "english"])
+def test_the_compiled_token_table_numbers_pieces_as_the_dictionary_one_by_one(stop_words):
+    rng = np.random.default_rng(1)
+    words = [b"pain", b"a", b"the", b"ldn", "\u00e9t\u00e9".encode(), b"x", b"of", b"crps", b"ab"] + [f"w{k}".encode() for k in range(3000)]
+    chunks = [features._JOIN.join(b" ".join(words[k] for k in rng.integers(0, len(words), 40)) for _ in range(30)) for _ in range(5)]
+    reference = features._GrowingTokenIds(features.TextFeatures(stop_words=stop_words)._vectorizer((1, 1), 1, 1.0).get_stop_words())
+    compiled = features._GrowingTokenIds(reference.stop_words and [w.decode() for w in reference.stop_words])
+    for chunk in chunks:  # the table carries on from chunk to chunk, as _tokenise uses it
+        expected = [reference[piece] for piece in chunk.split()]
+        assert compiled.compiled_ids(chunk).tolist() == expected
+    assert compiled.table is not None and compiled.tokens == reference.tokens
+    assert any(i == features._DROP for i in expected) and any(i == features._SEP_ID for i in expected)
+
+
+@needs_kernels
+def test_the_compiled_token_table_is_not_used_by_a_dictionary_that_has_numbered_pieces():
+    ids = features._GrowingTokenIds(None)
+    assert ids[b"pain"] == 0
+    assert ids.compiled_ids(b"pain ldn") is None and ids.table is None
+
+
+@needs_kernels
+@pytest.mark.parametrize("stop_words", [None, "english"])
+def test_features_are_the_same_with_and_without_the_compiled_split(stop_words):
     records = corpus()
     saved = features._kernels
     try:
         features._kernels = None
-        plain = features.TextFeatures().fit(records)
+        plain = features.TextFeatures(stop_words=stop_words).fit(records)
         features._kernels = kernels
-        compiled = features.TextFeatures().fit(records)
+        compiled = features.TextFeatures(stop_words=stop_words).fit(records)
     finally:
         features._kernels = saved
     X_plain, X_compiled = plain.transform(records), compiled.transform(records)
