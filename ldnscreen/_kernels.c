@@ -26,13 +26,13 @@
  *     (0, 1, ...). token_ids numbers text.split()'s pieces so (native int32, as bytes) and lists
  *     the pieces that got new token ids: the dictionary lookups of _piece_ids, in C.
  *
- * group_grams(codes, docs, n_tokens, doc, count, code) -> n_entries
+ * group_grams(codes, docs, n_tokens, count) -> n_entries
  *     The entries (n-gram, document, count) of n-gram occurrences given by their codes
  *     (prefix * n_tokens + last token) and documents (ascending), sorted by code then document:
  *     ldnscreen.features._Level's grouping, by two counting sorts (last token, then prefix)
- *     instead of a sort, in 24 bytes of scratch per occurrence. Writes each entry's document,
- *     count and code into the first n_entries places of doc, count and code; n_entries -1 (and
- *     nothing written) where the prefixes are too large for the counting sort's buckets.
+ *     instead of a sort, in 12 bytes of scratch per occurrence. Overwrites codes and docs: their
+ *     first n_entries places receive each entry's code and document, and count's its count;
+ *     n_entries is -1 (and nothing written) where the prefixes are too large for the buckets.
  *
  * C and the buffer protocol (no numpy headers); LAPACK and BLAS are scipy's, looked up at import.
  * The arrays are checked (dtype, contiguity, lengths, index ranges) here; ldnscreen falls back to
@@ -848,33 +848,31 @@ scratch(size_t size)
 static PyObject *
 group_grams(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    PyObject *objects[5];
+    PyObject *objects[3];
     long long n_tokens;
-    if (!PyArg_ParseTuple(args, "OOLOOO", &objects[0], &objects[1], &n_tokens, &objects[2], &objects[3], &objects[4]))
+    if (!PyArg_ParseTuple(args, "OOLO", &objects[0], &objects[1], &n_tokens, &objects[2]))
         return NULL;
-    static const char *names[5] = {"codes", "docs", "doc", "count", "code"};
-    static const char *kinds[5] = {"q", "i", "i", "i", "q"};
-    Py_buffer views[5];
+    static const char *names[3] = {"codes", "docs", "count"};
+    static const char *kinds[3] = {"q", "i", "i"};
+    Py_buffer views[3];
     int got = 0;
     PyObject *result = NULL;
-    Occurrence *by_last = NULL, *by_code = NULL;
+    Occurrence *by_last = NULL;
     Py_ssize_t *start = NULL;
-    for (; got < 5; got++)
-        if (get_array(objects[got], &views[got], names[got], kinds[got], got >= 2, NULL) < 0)
+    for (; got < 3; got++)
+        if (get_array(objects[got], &views[got], names[got], kinds[got], 1, NULL) < 0)
             goto done;
     Py_ssize_t n = views[0].len / 8;
-    if (views[1].len / 4 != n || views[2].len / 4 < n || views[3].len / 4 < n || views[4].len / 8 < n) {
-        PyErr_SetString(PyExc_ValueError, "group_grams: codes and docs differ in length, or an output is too short");
+    if (views[1].len / 4 != n || views[2].len / 4 < n) {
+        PyErr_SetString(PyExc_ValueError, "group_grams: codes and docs differ in length, or count is too short");
         goto done;
     }
     if (n_tokens < 1 || n_tokens > UINT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "group_grams: n_tokens must be from 1 to 2**32 - 1");
         goto done;
     }
-    const int64_t *codes = views[0].buf;
-    const int32_t *docs = views[1].buf;
-    int32_t *doc_out = views[2].buf, *count_out = views[3].buf;
-    int64_t *code_out = views[4].buf;
+    int64_t *codes = views[0].buf;
+    int32_t *docs = views[1].buf, *count = views[2].buf;
     int64_t V = (int64_t)n_tokens, largest = 0;
     Py_ssize_t n_entries = 0;
     int bad = 0;
@@ -895,44 +893,46 @@ group_grams(PyObject *Py_UNUSED(self), PyObject *args)
     Py_ssize_t n_buckets = n_prefixes > V ? (Py_ssize_t)n_prefixes : (Py_ssize_t)V;
     start = calloc((size_t)n_buckets + 1, sizeof(Py_ssize_t));
     by_last = scratch((size_t)(n ? n : 1) * sizeof(Occurrence));
-    by_code = scratch((size_t)(n ? n : 1) * sizeof(Occurrence));
-    if (start == NULL || by_last == NULL || by_code == NULL) {
+    if (start == NULL || by_last == NULL) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
     double inverse = 1.0 / (double)V;
-    /* the occurrences' digits, read in order; then stably by last token (a counting sort) */
+    int64_t q, r;
+    /* stably by last token (a counting sort) into the scratch ... */
     for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t q, r;
         split_code(codes[i], V, inverse, &q, &r);
-        by_code[i].prefix = (uint32_t)q;
-        by_code[i].last = (uint32_t)r;
-        by_code[i].doc = docs[i];
         start[r + 1]++;
     }
     for (Py_ssize_t b = 0; b < V; b++)
         start[b + 1] += start[b];
-    for (Py_ssize_t i = 0; i < n; i++)
-        by_last[start[by_code[i].last]++] = by_code[i];
-    /* then stably by prefix: by code, and within a code in document order */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        split_code(codes[i], V, inverse, &q, &r);
+        Occurrence *o = &by_last[start[r]++];
+        o->prefix = (uint32_t)q;
+        o->last = (uint32_t)r;
+        o->doc = docs[i];
+    }
+    /* ... then stably by prefix back into codes and docs: by code, within a code in document order */
     memset(start, 0, ((size_t)n_buckets + 1) * sizeof(Py_ssize_t));
     for (Py_ssize_t i = 0; i < n; i++)
         start[by_last[i].prefix + 1]++;
     for (Py_ssize_t b = 0; b < n_prefixes; b++)
         start[b + 1] += start[b];
-    for (Py_ssize_t k = 0; k < n; k++)
-        by_code[start[by_last[k].prefix]++] = by_last[k];
-    /* one entry per (code, document), counting its occurrences */
     for (Py_ssize_t k = 0; k < n; k++) {
-        int64_t c = (int64_t)by_code[k].prefix * V + by_code[k].last;
-        int32_t d = by_code[k].doc;
-        if (n_entries > 0 && code_out[n_entries - 1] == c && doc_out[n_entries - 1] == d) {
-            count_out[n_entries - 1]++;
+        Py_ssize_t at = start[by_last[k].prefix]++;
+        codes[at] = (int64_t)by_last[k].prefix * V + by_last[k].last;
+        docs[at] = by_last[k].doc;
+    }
+    /* one entry per (code, document), counting its occurrences, written over the sorted ones */
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (n_entries > 0 && codes[n_entries - 1] == codes[k] && docs[n_entries - 1] == docs[k]) {
+            count[n_entries - 1]++;
         } else {
-            code_out[n_entries] = c;
-            doc_out[n_entries] = d;
-            count_out[n_entries] = 1;
+            codes[n_entries] = codes[k];
+            docs[n_entries] = docs[k];
+            count[n_entries] = 1;
             n_entries++;
         }
     }
@@ -941,7 +941,6 @@ group_grams(PyObject *Py_UNUSED(self), PyObject *args)
 done:
     free(start);
     free(by_last);
-    free(by_code);
     for (int k = 0; k < got; k++)
         PyBuffer_Release(&views[k]);
     return result;
@@ -957,9 +956,9 @@ static PyMethodDef methods[] = {
      "kernel_column(indptr, indices, data, columns, values, out): out += X[:, columns] @ values, "
      "X given as the CSR arrays of its transpose, the columns taken last to first."},
     {"group_grams", group_grams, METH_VARARGS,
-     "group_grams(codes, docs, n_tokens, doc, count, code) -> n_entries: the (n-gram, document, count) entries "
-     "of n-gram occurrences (int64 codes prefix * n_tokens + last, int32 documents ascending), sorted by code "
-     "then document, written into doc, count (int32) and code (int64); -1 where the prefixes are too large."},
+     "group_grams(codes, docs, n_tokens, count) -> n_entries: the (n-gram, document, count) entries of n-gram "
+     "occurrences (int64 codes prefix * n_tokens + last, int32 documents ascending), sorted by code then "
+     "document, written over codes and docs (and into count, int32); -1 where the prefixes are too large."},
     {"token_table", token_table, METH_VARARGS,
      "token_table(known, ids, drop_id) -> table: a growing token -> id table in which the pieces `known` "
      "(bytes) have the negative `ids`; a new piece of fewer than two bytes gets drop_id."},

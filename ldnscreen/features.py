@@ -388,7 +388,8 @@ class _Level:
     """The n-grams of one length: per distinct n-gram (sorted by code) its code, document frequency and
     entries (document, count), the entries of an n-gram contiguous and in document order.
 
-    ``codes`` is used as working memory (overwritten). With ``n_tokens`` (the
+    ``codes`` is used as working memory (overwritten; ``docs`` too by the compiled
+    grouping, :func:`_group_grams`). With ``n_tokens`` (the
     codes are ``prefix * n_tokens + last token``) the documents ``docs`` must
     be in ascending order, as they are in the text: up to
     :data:`_COUNTING_SORT_ENTRIES` entries are then grouped by a stable
@@ -400,7 +401,7 @@ class _Level:
         unique = None
         grouped = None
         if _kernels is not None and n_tokens is not None and 0 < len(codes) < 2**32:
-            # compiled: the counting sorts below, in C, at any size, in 24 bytes of scratch per entry
+            # compiled: the counting sorts below, in C, at any size, in 12 bytes of scratch per entry
             grouped = _group_grams(codes, docs, n_tokens)
         if grouped is not None:
             self.doc, self.count, gram = grouped
@@ -478,20 +479,19 @@ class _Level:
 def _group_grams(codes: np.ndarray, docs: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Each entry's document, count and code, by code then document: the compiled ``group_grams``.
 
-    ``None`` where the codes' prefixes are too large for its counting sort.
-
     ``codes`` are ``prefix * n_tokens + last token`` and ``docs`` ascending, as
-    :class:`_Level` is given them with ``n_tokens`` (``tests/test_kernels.py`` checks it against
-    the numpy grouping).
+    :class:`_Level` is given them with ``n_tokens``; both are overwritten
+    (working memory). ``None`` where the codes' prefixes are too large for its
+    counting sort (``codes`` and ``docs`` are then as they were).
+    ``tests/test_kernels.py`` checks it against the numpy grouping.
     """
-    n = len(codes)
-    doc, count, code = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int64)
-    n_entries = _kernels.group_grams(
-        np.ascontiguousarray(codes, dtype=np.int64), np.ascontiguousarray(docs, dtype=np.int32), n_tokens, doc, count, code
-    )
+    if codes.dtype != np.int64 or docs.dtype != np.int32 or not (codes.flags.writeable and docs.flags.writeable):
+        codes, docs = codes.astype(np.int64), docs.astype(np.int32)
+    count = np.empty(len(codes), dtype=np.int32)
+    n_entries = _kernels.group_grams(np.ascontiguousarray(codes), np.ascontiguousarray(docs), n_tokens, count)
     if n_entries < 0:
         return None
-    return doc[:n_entries].copy(), count[:n_entries].copy(), code[:n_entries]  # (code: freed by the caller)
+    return docs[:n_entries].copy(), count[:n_entries].copy(), codes[:n_entries]  # (codes: freed by the caller)
 
 
 def _stable_code_order(codes: np.ndarray, n_tokens: int) -> np.ndarray:

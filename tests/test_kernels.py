@@ -243,16 +243,20 @@ def test_group_grams_groups_as_the_numpy_code(n_tokens, n_prefixes, n, n_docs, m
 
 @needs_kernels
 def test_group_grams_checks_its_input():
-    out = np.empty(3, dtype=np.int32), np.empty(3, dtype=np.int32), np.empty(3, dtype=np.int64)
+    def call(codes, docs, count=3, dtype=np.int64):
+        return kernels.group_grams(np.array(codes, dtype=dtype), np.array(docs, dtype=np.int32), 4, np.empty(count, dtype=np.int32))
+
     with pytest.raises(ValueError, match="not ascending"):
-        kernels.group_grams(np.array([1, 2, 3]), np.array([0, 2, 1], dtype=np.int32), 4, *out)
+        call([1, 2, 3], [0, 2, 1])
     with pytest.raises(ValueError, match="negative"):
-        kernels.group_grams(np.array([1, -2, 3]), np.array([0, 1, 1], dtype=np.int32), 4, *out)
-    assert kernels.group_grams(np.array([1, 2, 10**12]), np.array([0, 1, 1], dtype=np.int32), 4, *out) == -1  # (sorted instead)
+        call([1, -2, 3], [0, 1, 1])
     with pytest.raises(ValueError, match="too short"):
-        kernels.group_grams(np.array([1, 2, 3]), np.array([0, 1, 1], dtype=np.int32), 4, *(a[:2] for a in out))
+        call([1, 2, 3], [0, 1, 1], count=2)
     with pytest.raises(TypeError, match="codes"):
-        kernels.group_grams(np.array([1, 2, 3], dtype=np.int32), np.array([0, 1, 1], dtype=np.int32), 4, *out)
+        call([1, 2, 3], [0, 1, 1], dtype=np.int32)
+    codes, docs = np.array([1, 2, 10**12]), np.array([0, 1, 1], dtype=np.int32)
+    assert kernels.group_grams(codes, docs, 4, np.empty(3, dtype=np.int32)) == -1  # (the numpy code sorts)
+    assert codes.tolist() == [1, 2, 10**12] and docs.tolist() == [0, 1, 1]  # left as they were
 
 
 def corpus():
