@@ -71,6 +71,11 @@ if os.environ.get("LDNSCREEN_LAB_LIB"):  # a frozen copy of the library (e.g. `g
 
 from ldnscreen.features import TextFeatures  # noqa: E402
 from ldnscreen.rankers import ActiveLearner, InclusionClassifier  # noqa: E402
+from ldnscreen import rankers as _rankers  # noqa: E402
+
+# The variants below override the learner's view fits, some changing its labels around them: the
+# views are fitted one after the other here, never in two threads (the same numbers either way).
+_rankers._PARALLEL_VIEWS_RECORDS = float("inf")
 
 
 def _base_classifier():

@@ -947,19 +947,27 @@ class ActiveLearner:
             view.gram = None  # too many labels for the kernel solver: free the Gram matrix
             return self._fit_sklearn(view, estimator)
 
-        body_fit = None
-        if kernel and body is not None and self.X_.shape[0] >= _PARALLEL_VIEWS_RECORDS and _spare_core():
-            # the views' kernel fits are independent: the body view's in a second thread meanwhile
-            # (their compiled loops release the GIL), the same numbers as one after the other.
-            # (Not liblinear: its random generator is one per process, shared by the threads.)
-            body_fit = _view_pool().submit(fit, body, body.estimator)
+        # On a large review the views' work overlaps in two threads (their compiled loops release
+        # the GIL), with the same numbers as one after the other: the kernel fits are independent,
+        # and liblinear fits one view after the other (its random generator is one per process)
+        # while the other thread scores the full view's records.
+        parallel = body is not None and self.X_.shape[0] >= _PARALLEL_VIEWS_RECORDS and _spare_core()
+        pending, margin_body = [], None
         try:
-            margin = fit(self._views[0], classifier)
+            if parallel and kernel:
+                pending.append(_view_pool().submit(fit, body, body.estimator))
+                margin = fit(self._views[0], classifier)
+                margin_body = pending[0].result()
+            elif parallel:
+                self._views[0].gram = None
+                pending.append(_view_pool().submit(self._fit_sklearn(self._views[0], classifier, defer=True)))
+                margin_body = fit(body, body.estimator)
+                margin = pending[0].result()
+            else:
+                margin = fit(self._views[0], classifier)
         except BaseException:
-            if body_fit is not None:
-                wait([body_fit])  # (not left running on this learner's state)
+            wait(pending)  # (nothing left running on this learner's state)
             raise
-        margin_body = None if body_fit is None else body_fit.result()
         if self._pending_solution is None:
             self._coef = self._views[0].coef
         self._classifier = classifier
@@ -1028,8 +1036,11 @@ class ActiveLearner:
         bonus *= self.neighbour_weight * scale / spread
         return margin + bonus
 
-    def _fit_sklearn(self, view: "_View", classifier) -> np.ndarray:
-        """Fit ``classifier`` through scikit-learn on the view's labelled rows; its log-odds of inclusion."""
+    def _fit_sklearn(self, view: "_View", classifier, defer: bool = False):
+        """Fit ``classifier`` through scikit-learn on the view's labelled rows; its log-odds of inclusion.
+
+        With ``defer``, a function of no arguments that computes them (the fit is done).
+        """
         X = view.X
         labelled = np.flatnonzero(self.labels_ >= 0)
         X_labelled, y_labelled = X[labelled], self.labels_[labelled].astype(np.int64)
@@ -1050,14 +1061,19 @@ class ActiveLearner:
             linear = hasattr(classifier, "coef_") and np.ndim(classifier.coef_) == 2 and classifier.coef_.shape[0] == 1
             view.coef = np.asarray(classifier.coef_, dtype=X.dtype).ravel() if linear else None
         positive = int(np.flatnonzero(classifier.classes_ == 1)[0])
-        if view.coef is not None:
-            # linear fast path: one sparse matrix-vector product, no input re-validation;
-            # coefficients in the matrix's dtype, else scipy copies the whole float32
-            # matrix to float64 on every step (12x slower, +8 bytes per stored value)
-            margin = np.asarray(X @ view.coef, dtype=np.float64) + float(np.ravel(classifier.intercept_)[0])
-            return margin if positive == 1 else -margin
-        p = np.clip(classifier.predict_proba(X)[:, positive], 1e-15, 1 - 1e-15)
-        return np.log(p) - np.log1p(-p)
+        coef = view.coef
+
+        def scores() -> np.ndarray:
+            if coef is not None:
+                # linear fast path: one sparse matrix-vector product, no input re-validation;
+                # coefficients in the matrix's dtype, else scipy copies the whole float32
+                # matrix to float64 on every step (12x slower, +8 bytes per stored value)
+                margin = np.asarray(X @ coef, dtype=np.float64) + float(np.ravel(classifier.intercept_)[0])
+                return margin if positive == 1 else -margin
+            p = np.clip(classifier.predict_proba(X)[:, positive], 1e-15, 1 - 1e-15)
+            return np.log(p) - np.log1p(-p)
+
+        return scores if defer else scores()
 
     def _kernel_targets(self) -> tuple[np.ndarray, np.ndarray]:
         """Signs (+1 included, -1 excluded) and per-row costs of the labelled rows, in labelling order."""

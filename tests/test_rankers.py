@@ -384,6 +384,27 @@ def test_the_views_fitted_in_two_threads_give_the_same_scores_as_one_after_the_o
     assert scores[True][0] is None and all(scores[True][1:])
 
 
+def test_on_the_liblinear_path_the_full_views_scores_computed_in_another_thread_are_the_same(monkeypatch):
+    import ldnscreen.rankers as rankers
+
+    scores = {}
+    for threads in (False, True):
+        monkeypatch.setattr(rankers, "_PARALLEL_VIEWS_RECORDS", 0 if threads else math.inf)
+        monkeypatch.setattr(rankers, "_spare_core", lambda: True)
+        model = ActiveLearner(
+            features=TextFeatures(min_df=1), random_state=0, classifier=InclusionClassifier(max_kernel_rows=2)
+        ).fit_features(TITLED)
+        steps = []
+        for index, y in [(0, 1), (1, 0), (3, 0), (2, 1), (6, 0)]:
+            model.label(index, y)
+            model.retrain()
+            steps.append(None if model.model_scores_ is None else model.model_scores_.tolist())
+        assert model._views[0].gram is None and model._views[1].estimator is not None  # (liblinear, both views)
+        scores[threads] = steps
+        monkeypatch.undo()
+    assert scores[True] == scores[False] and all(scores[True][1:])
+
+
 def test_an_error_in_a_view_fit_waits_for_the_other_thread(monkeypatch):
     import threading
 
