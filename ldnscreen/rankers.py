@@ -388,9 +388,9 @@ def _single_threaded():
     return _THREADPOOLS.limit(limits=1)
 
 
-#: Records from which a retrain fits the two views' kernel solutions in two threads (when the
-#: process may use two cores): below, a retrain takes well under a millisecond and handing work
-#: to a thread costs more than it saves (``benchmarks/RESULTS.md``, session 12).
+#: Records from which a retrain does the two views' work in two threads (when the process may use
+#: two cores; see ``ActiveLearner._fit_and_score``): below, handing work to a thread saved nothing
+#: measurable (``benchmarks/RESULTS.md``, session 12).
 _PARALLEL_VIEWS_RECORDS = 10_000
 _VIEW_POOL = None
 
@@ -404,7 +404,7 @@ def _spare_core() -> bool:
 
 
 def _view_pool():
-    """One worker thread, shared by the learners of the process, for the second view's fit."""
+    """One worker thread, shared by the learners of the process, for one view's work of a retrain."""
     global _VIEW_POOL
     if _VIEW_POOL is None:
         _VIEW_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldnscreen-view")
@@ -936,16 +936,14 @@ class ActiveLearner:
         self._pending_solution = None
         kernel = self._kernel and self.n_labels <= classifier.max_kernel_rows
         targets = self._kernel_targets() if kernel else None
-        if body is not None and not kernel:
-            body.gram = None
-            if body.estimator is None:
-                body.estimator = clone(classifier)
+        if body is not None and not kernel and body.estimator is None:
+            body.estimator = clone(classifier)
 
-        def fit(view: _View, estimator) -> np.ndarray:
+        def fit(view: _View, estimator, defer: bool = False):
             if kernel:
                 return self._fit_kernel(view, targets)
             view.gram = None  # too many labels for the kernel solver: free the Gram matrix
-            return self._fit_sklearn(view, estimator)
+            return self._fit_sklearn(view, estimator, defer=defer)
 
         # On a large review the views' work overlaps in two threads (their compiled loops release
         # the GIL), with the same numbers as one after the other: the kernel fits are independent,
@@ -959,8 +957,7 @@ class ActiveLearner:
                 margin = fit(self._views[0], classifier)
                 margin_body = pending[0].result()
             elif parallel:
-                self._views[0].gram = None
-                pending.append(_view_pool().submit(self._fit_sklearn(self._views[0], classifier, defer=True)))
+                pending.append(_view_pool().submit(fit(self._views[0], classifier, defer=True)))
                 margin_body = fit(body, body.estimator)
                 margin = pending[0].result()
             else:
