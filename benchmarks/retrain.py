@@ -131,6 +131,9 @@ def main() -> None:
         "(feature-fit columns then refer to the fitted records only)",
     )
     args = parser.parse_args()
+    if not any(path.name != "MANIFEST.csv" for path in SCREENING.glob("*.csv")):
+        parser.exit(2, f"retrain.py: no screening corpus in {SCREENING} (the records are taken from the shared "
+                       "corpora: put ../shared beside the repository or set LDNSCREEN_SHARED)\n")
     if args.one:
         print(json.dumps(measure(args.one, args.labels, args.repeats, args.tile_from)))
         return
