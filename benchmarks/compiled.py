@@ -51,6 +51,11 @@ def main(argv=None) -> int:
     if kernels is None:
         print("ldnscreen._kernels was not compiled (pip install -e . with a C compiler)", file=sys.stderr)
         return 1
+    missing = [name for name in args.datasets.split(",") if not (Path(args.data_dir) / f"{name}.csv").is_file()]
+    if missing:
+        print(f"compiled.py: no {', '.join(name + '.csv' for name in missing)} in {args.data_dir} "
+              "(--data-dir: a folder of screening CSVs, by default the shared corpora)", file=sys.stderr)
+        return 2
 
     feature_times: dict[bool, list[float]] = {True: [], False: []}
     fit_features = ActiveLearner.fit_features

@@ -132,6 +132,10 @@ def main(argv=None) -> None:
     if args.child:
         _child(args.child[0], args.child[1], int(args.child[2]))
         return
+    screening = SHARED / "corpora" / "screening"
+    if not any(path.name != "MANIFEST.csv" for path in screening.glob("*.csv")):
+        parser.exit(2, f"feature_speed.py: no screening corpus in {screening} (records are taken from the shared "
+                       "corpora: put ../shared beside the repository or set LDNSCREEN_SHARED)\n")
     print(f"{'records':>18} {'old s':>8} {'new s':>8} {'ratio':>6} {'old MB':>7} {'new MB':>7} {'base MB':>7} {'max |diff|':>10}"
           f" {'default s':>9} {'default MB':>10}")
     for size in args.sizes.split(","):

@@ -238,6 +238,10 @@ def main() -> None:
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     datasets = args.datasets.split(",")
+    missing = [name for name in datasets if not (SCREENING / f"{name}.csv").is_file()]
+    if missing and not args.demo:
+        parser.exit(2, f"ranker_replay.py: no {', '.join(name + '.csv' for name in missing)} in {SCREENING} "
+                       "(the shared corpora: put ../shared beside the repository or set LDNSCREEN_SHARED)\n")
     variants = args.variants.split(",")
     if args.demo:
         main_demo(seeds)

@@ -132,6 +132,9 @@ def main() -> None:
     parser.add_argument("--labels", default="100,300,500", help="labelled records before the steps (with --large)")
     args = parser.parse_args()
     if args.large:
+        if not any(p.name != "MANIFEST.csv" for p in SCREENING.glob("*.csv")):
+            parser.exit(2, f"step_speed.py: no screening corpus in {SCREENING} (the shared corpora: put ../shared "
+                           "beside the repository or set LDNSCREEN_SHARED)\n")
         large(args.large, [int(n) for n in args.labels.split(",")])
         return
 
@@ -144,6 +147,9 @@ def main() -> None:
     if args.datasets:
         wanted = set(args.datasets.split(","))
         paths = [p for p in paths if p.stem in wanted]
+    if not paths:
+        parser.exit(2, f"step_speed.py: no screening corpus{' of those names' if args.datasets else ''} in {SCREENING} "
+                       "(the shared corpora: put ../shared beside the repository or set LDNSCREEN_SHARED)\n")
     old = InclusionClassifier(dual=True, tol=1e-2, inclusion_boost=10.0)
     head = f"{'wall s':>6} {'cpu s':>6} {'ms/step':>7} {'cpu ms':>6} {'WSS95':>6}"
     print(f"{'dataset':<34} {'records':>7} {'steps':>5} | {head} | {head} | {'same50':>6} {'1st diff':>8}")
