@@ -556,8 +556,8 @@ def test_levels_grouped_by_counting_sort_equal_levels_grouped_by_sorting():
     n_docs, n_tokens = 40, 30
     docs = np.sort(rng.integers(0, n_docs, size=3000)).astype(np.int32)  # entries come in document order
     codes = rng.integers(0, 5 * n_tokens, size=3000)
-    counted = features._Level(codes.copy(), docs, n_docs, n_tokens)
-    sorted_ = features._Level(codes.copy(), docs, n_docs)
+    counted = features._Level(codes.copy(), docs.copy(), n_docs, n_tokens)  # (both are working memory)
+    sorted_ = features._Level(codes.copy(), docs.copy(), n_docs)
     for name in ("doc", "count", "df", "code", "start"):
         np.testing.assert_array_equal(getattr(counted, name), getattr(sorted_, name))
         assert getattr(counted, name).dtype == getattr(sorted_, name).dtype
