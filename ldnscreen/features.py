@@ -485,10 +485,9 @@ def _group_grams(codes: np.ndarray, docs: np.ndarray, n_tokens: int) -> tuple[np
     counting sort (``codes`` and ``docs`` are then as they were).
     ``tests/test_kernels.py`` checks it against the numpy grouping.
     """
-    if codes.dtype != np.int64 or docs.dtype != np.int32 or not (codes.flags.writeable and docs.flags.writeable):
-        codes, docs = codes.astype(np.int64), docs.astype(np.int32)
+    codes, docs = np.require(codes, np.int64, ["C", "W"]), np.require(docs, np.int32, ["C", "W"])  # (as a rule, as given)
     count = np.empty(len(codes), dtype=np.int32)
-    n_entries = _kernels.group_grams(np.ascontiguousarray(codes), np.ascontiguousarray(docs), n_tokens, count)
+    n_entries = _kernels.group_grams(codes, docs, n_tokens, count)
     if n_entries < 0:
         return None
     return docs[:n_entries].copy(), count[:n_entries].copy(), codes[:n_entries]  # (codes: freed by the caller)

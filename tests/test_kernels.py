@@ -242,6 +242,16 @@ def test_group_grams_groups_as_the_numpy_code(n_tokens, n_prefixes, n, n_docs, m
 
 
 @needs_kernels
+def test_group_grams_of_strided_or_read_only_arrays_groups_a_copy():
+    codes = np.array([7, 0, 3, 0, 7, 0, 3, 0, 5, 0])[::2]  # (strided)
+    docs = np.array([0, 0, 0, 1, 1], dtype=np.int64)
+    docs.flags.writeable = False
+    doc, count, code = features._group_grams(codes, docs, 4)
+    assert (doc.tolist(), count.tolist(), code.tolist()) == ([0, 1, 1, 0], [1, 1, 1, 2], [3, 3, 5, 7])
+    assert codes.tolist() == [7, 3, 7, 3, 5] and docs.tolist() == [0, 0, 0, 1, 1]
+
+
+@needs_kernels
 def test_group_grams_checks_its_input():
     def call(codes, docs, count=3, dtype=np.int64):
         return kernels.group_grams(np.array(codes, dtype=dtype), np.array(docs, dtype=np.int32), 4, np.empty(count, dtype=np.int32))
