@@ -396,7 +396,9 @@ _VIEW_POOL = None
 
 
 def _spare_core() -> bool:
-    """Whether this process may run on more than one core."""
+    """Whether this process may run on more than one core (``LDNSCREEN_THREADS=1``: one thread only)."""
+    if os.environ.get("LDNSCREEN_THREADS", "").strip() == "1":
+        return False
     try:
         return len(os.sched_getaffinity(0)) > 1
     except AttributeError:  # pragma: no cover - not Linux

@@ -405,6 +405,16 @@ def test_on_the_liblinear_path_the_full_views_scores_computed_in_another_thread_
     assert scores[True] == scores[False] and all(scores[True][1:])
 
 
+def test_ldnscreen_threads_1_keeps_a_retrain_in_one_thread(monkeypatch):
+    import ldnscreen.rankers as rankers
+
+    monkeypatch.setattr(rankers.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.delenv("LDNSCREEN_THREADS", raising=False)
+    assert rankers._spare_core()
+    monkeypatch.setenv("LDNSCREEN_THREADS", "1")
+    assert not rankers._spare_core()
+
+
 def test_an_error_in_a_view_fit_waits_for_the_other_thread(monkeypatch):
     import threading
 
