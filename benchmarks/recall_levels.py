@@ -114,9 +114,9 @@ def plot(levels: dict, path: Path, label: str, peer_tool: str) -> None:
 
 
 def report(run_dir: Path, label: str, peer_tool: str = "asreview", model: str = "default",
-           peer_model: str = "elas_u4") -> tuple[str, Path] | None:
-    """The table (markdown) for one label level of a benchmark run and the picture it wrote, or
-    ``None`` where no dataset has runs of both tools."""
+           peer_model: str = "elas_u4", suffix: str = "") -> tuple[str, Path] | None:
+    """The table (markdown) for one label level of a benchmark run and the picture it wrote
+    (``recall_levels_<label><suffix>.png``), or ``None`` where no dataset has runs of both tools."""
     levels = wss_by_level(run_dir, label, peer_tool, model, peer_model)
     if not levels[0.95]:
         return None
@@ -129,7 +129,7 @@ def report(run_dir: Path, label: str, peer_tool: str = "asreview", model: str = 
         name += " (the benchmark's)" if level == 0.95 else ""
         lines.append(f"| {name} | {s['ldnscreen']:.4f} | {s['peer']:.4f} | {s['difference']:+.4f} "
                      f"| {s['ahead']}/{s['datasets']} | {s['worst'][0]} {s['worst'][1]:+.3f} | {s['p']:.3f} |")
-    path = run_dir / f"recall_levels_{label}.png"
+    path = run_dir / f"recall_levels_{label}{suffix}.png"
     plot(levels, path, label, peer_tool)
     return "\n".join(lines), path
 
@@ -146,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.run_dir}: no runs.csv and orders.jsonl (the --out folder of benchmarks/screening.py)",
               file=sys.stderr)
         return 1
-    result = report(args.run_dir, args.label, args.peer_tool, args.model, args.peer_model)
+    from screening import output_suffix  # (the file names screening.py gives this model's outputs)
+
+    result = report(args.run_dir, args.label, args.peer_tool, args.model, args.peer_model, output_suffix(args.model))
     if result is None:
         print(f"{args.run_dir}: no dataset has runs of both ldnscreen:{args.model} and "
               f"{args.peer_tool}:{args.peer_model} for {args.label}", file=sys.stderr)

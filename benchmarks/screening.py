@@ -18,7 +18,9 @@ dataset, label and tool, with the ratios ldnscreen / ASReview (first
 ``--peer-model``) for WSS@95 and wall time, and overall the mean and median
 difference and a Wilcoxon signed-rank test over datasets. Pictures go beside
 it: ``wss95_<label>.png`` (every run's WSS@95) and ``recall_<label>.png``
-(every run's recall curve, per dataset).
+(every run's recall curve, per dataset). With a ``--model-name`` other than
+``default`` these file names end in ``_<model-name>`` (``table_cw100.md``), so
+runs of several configurations into one folder keep each one's table.
 
 Examples::
 
@@ -38,6 +40,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import statistics
 import sys
 import time
@@ -313,6 +316,19 @@ def run_benchmark(args) -> Path:
     return out
 
 
+def output_suffix(model_name: str) -> str:
+    """What the table's and pictures' file names carry for ``--model-name``: nothing for ``default``,
+    else ``_<name>`` (letters, digits, ``.``, ``-`` and ``_`` kept), so that runs of several
+    configurations into one folder each keep their own.
+
+    Examples
+    --------
+    >>> output_suffix("default"), output_suffix("cw100"), output_suffix("C=0.3 / title 0")
+    ('', '_cw100', '_C_0.3___title_0')
+    """
+    return "" if model_name == "default" else "_" + re.sub(r"[^A-Za-z0-9._-]", "_", model_name)
+
+
 def report_runs(out: Path, model_name: str, peer_model: str | None, labels) -> None:
     """The table, the pictures and, against a peer, the comparison at every recall level
     (``benchmarks/recall_levels.py``) of the runs in ``out``."""
@@ -322,7 +338,7 @@ def report_runs(out: Path, model_name: str, peer_model: str | None, labels) -> N
         from recall_levels import report
 
         for label in labels:
-            result = report(out, label, "asreview", model_name, peer_model)
+            result = report(out, label, "asreview", model_name, peer_model, suffix=output_suffix(model_name))
             if result is not None:
                 print(f"\nWork saved at other recall levels, {label} ({result[1].name}):\n{result[0]}")
 
@@ -445,7 +461,7 @@ def print_table(runs_path: Path, model_name: str, peer_model: str | None, out: P
     console.print(t)
     if overall:
         console.print(json.dumps(overall, indent=1))
-    (out / "table.md").write_text("\n".join(md) + "\n\n" + json.dumps(overall, indent=1) + "\n")
+    (out / f"table{output_suffix(model_name)}.md").write_text("\n".join(md) + "\n\n" + json.dumps(overall, indent=1) + "\n")
 
 
 def _tool_runs(runs_path: Path, model_name: str, peer_model: str | None) -> dict[tuple, dict[str, dict]]:
@@ -506,7 +522,7 @@ def plot_benchmark(out: Path, model_name: str, peer_model: str | None) -> list[P
         ax.grid(axis="x", alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         fig.tight_layout()
-        path = out / f"wss95_{label}.png"
+        path = out / f"wss95_{label}{output_suffix(model_name)}.png"
         fig.savefig(path)
         plt.close(fig)
         written.append(path)
@@ -545,7 +561,7 @@ def plot_benchmark(out: Path, model_name: str, peer_model: str | None) -> list[P
         fig.supylabel("recall")
         fig.suptitle(f"Recall curves, every seed, {label} (dashed: random; dotted: 95 % recall)")
         fig.tight_layout()
-        path = out / f"recall_{label}.png"
+        path = out / f"recall_{label}{output_suffix(model_name)}.png"
         fig.savefig(path)
         plt.close(fig)
         written.append(path)

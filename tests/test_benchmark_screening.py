@@ -76,6 +76,18 @@ def test_orders_rescore_to_the_table_and_pictures_are_drawn(screening, data_dir,
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_second_configuration_into_the_same_folder_keeps_the_first_ones_table(screening, data_dir, tmp_path):
+    out = tmp_path / "bench"
+    _run(screening, data_dir, out)
+    default_table = (out / "table.md").read_text()
+    screening.main(["--data-dir", str(data_dir), "--seeds", "0-1", "--labels", "label_included", "--out", str(out),
+                    "--model-name", "C=3", "--learner", '{"classifier": {"C": 3.0}}'])
+    assert (out / "table.md").read_text() == default_table  # not overwritten
+    assert "ldnscreen:C=3" in (out / "table_C_3.md").read_text() and "ldnscreen:default" not in (out / "table_C_3.md").read_text()
+    for name in ("wss95_label_included_C_3.png", "recall_label_included_C_3.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_a_rerun_skips_finished_runs_and_keeps_their_orders(screening, data_dir, tmp_path):
     out = tmp_path / "bench"
     _run(screening, data_dir, out)
