@@ -393,6 +393,7 @@ def _single_threaded():
 #: measurable (``benchmarks/RESULTS.md``, session 12).
 _PARALLEL_VIEWS_RECORDS = 10_000
 _VIEW_POOL = None
+_VIEW_POOL_PID = None
 
 
 def _spare_core() -> bool:
@@ -406,10 +407,16 @@ def _spare_core() -> bool:
 
 
 def _view_pool():
-    """One worker thread, shared by the learners of the process, for one view's work of a retrain."""
-    global _VIEW_POOL
-    if _VIEW_POOL is None:
+    """One worker thread, shared by the learners of the process, for one view's work of a retrain.
+
+    A process forked from one that had the pool (``multiprocessing``'s default on Linux) gets its
+    own: the parent's worker thread does not exist in the child, whose copy of the pool would
+    queue work that never runs.
+    """
+    global _VIEW_POOL, _VIEW_POOL_PID
+    if _VIEW_POOL is None or _VIEW_POOL_PID != os.getpid():
         _VIEW_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldnscreen-view")
+        _VIEW_POOL_PID = os.getpid()
     return _VIEW_POOL
 
 

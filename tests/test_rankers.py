@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -403,6 +404,41 @@ def test_on_the_liblinear_path_the_full_views_scores_computed_in_another_thread_
         scores[threads] = steps
         monkeypatch.undo()
     assert scores[True] == scores[False] and all(scores[True][1:])
+
+
+def _forked_retrain(queue):
+    import ldnscreen.rankers as rankers
+
+    rankers._PARALLEL_VIEWS_RECORDS = 0
+    rankers._spare_core = lambda: True
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+    model.label(0, 1)
+    model.label(1, 0)
+    model.retrain()
+    queue.put(model.model_scores_.tolist())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_process_retrains_in_two_threads_after_its_parent_did(monkeypatch):
+    import multiprocessing
+
+    import ldnscreen.rankers as rankers
+
+    monkeypatch.setattr(rankers, "_PARALLEL_VIEWS_RECORDS", 0)
+    monkeypatch.setattr(rankers, "_spare_core", lambda: True)
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+    model.label(0, 1)
+    model.label(1, 0)
+    model.retrain()  # the parent's pool has a worker thread now
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_forked_retrain, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked process hung in its retrain (the parent's pool, whose thread it does not have)")
+    assert queue.get(timeout=5) == model.model_scores_.tolist()
 
 
 def test_ldnscreen_threads_1_keeps_a_retrain_in_one_thread(monkeypatch):
