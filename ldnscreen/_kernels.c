@@ -30,9 +30,10 @@
  *     The entries (n-gram, document, count) of n-gram occurrences given by their codes
  *     (prefix * n_tokens + last token) and documents (ascending), sorted by code then document:
  *     ldnscreen.features._Level's grouping, by two counting sorts (last token, then prefix)
- *     instead of a sort, in 12 bytes of scratch per occurrence. Overwrites codes and docs: their
- *     first n_entries places receive each entry's code and document, and count's its count;
- *     n_entries is -1 (and nothing written) where the prefixes are too large for the buckets.
+ *     instead of a sort, in 12 bytes of scratch per occurrence and 8 per bucket (the larger of
+ *     the tokens and the prefixes). Overwrites codes and docs: their first n_entries places
+ *     receive each entry's code and document, and count's its count; n_entries is -1 (and nothing
+ *     written) where there would be many more buckets than codes.
  *
  * C and the buffer protocol (no numpy headers); LAPACK and BLAS are scipy's, looked up at import.
  * The arrays are checked (dtype, contiguity, lengths, index ranges) here; ldnscreen falls back to
@@ -698,8 +699,8 @@ token_table(PyObject *Py_UNUSED(self), PyObject *args)
         long id = PyLong_AsLong(PyList_GET_ITEM(ids, k));
         if (id == -1 && PyErr_Occurred())
             goto fail;
-        if (!PyBytes_Check(piece) || PyBytes_GET_SIZE(piece) == 0 || id >= 0) {
-            PyErr_SetString(PyExc_ValueError, "token_table: known pieces must be non-empty bytes with negative ids");
+        if (!PyBytes_Check(piece) || PyBytes_GET_SIZE(piece) == 0 || id >= 0 || id < INT32_MIN) {
+            PyErr_SetString(PyExc_ValueError, "token_table: known pieces must be non-empty bytes with negative int32 ids");
             goto fail;
         }
         const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(piece);
@@ -884,9 +885,9 @@ group_grams(PyObject *Py_UNUSED(self), PyObject *args)
         PyErr_SetString(PyExc_ValueError, "group_grams: a code is negative or the documents are not ascending");
         goto done;
     }
-    int64_t n_prefixes = largest / V + 1;
-    if (n_prefixes > UINT32_MAX || n_prefixes > 4 * ((int64_t)n + V) + (1 << 20)) {
-        /* prefixes too sparse for a counting sort's buckets (not compact ids): the caller sorts */
+    int64_t n_prefixes = largest / V + 1, bound = 4 * (int64_t)n + (1 << 20);
+    if (n_prefixes > UINT32_MAX || n_prefixes > bound + 4 * V || V > bound) {
+        /* more buckets (prefixes, or tokens) than is worth it for so few codes: the caller sorts */
         result = PyLong_FromLong(-1);
         goto done;
     }
@@ -897,7 +898,7 @@ group_grams(PyObject *Py_UNUSED(self), PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    Py_BEGIN_ALLOW_THREADS
+    /* (the GIL is kept: the checks above hold while codes and docs are read again below) */
     double inverse = 1.0 / (double)V;
     int64_t q, r;
     /* stably by last token (a counting sort) into the scratch ... */
@@ -936,7 +937,6 @@ group_grams(PyObject *Py_UNUSED(self), PyObject *args)
             n_entries++;
         }
     }
-    Py_END_ALLOW_THREADS
     result = PyLong_FromSsize_t(n_entries);
 done:
     free(start);
@@ -958,7 +958,7 @@ static PyMethodDef methods[] = {
     {"group_grams", group_grams, METH_VARARGS,
      "group_grams(codes, docs, n_tokens, count) -> n_entries: the (n-gram, document, count) entries of n-gram "
      "occurrences (int64 codes prefix * n_tokens + last, int32 documents ascending), sorted by code then "
-     "document, written over codes and docs (and into count, int32); -1 where the prefixes are too large."},
+     "document, written over codes and docs (and into count, int32); -1 where there would be many more buckets than codes."},
     {"token_table", token_table, METH_VARARGS,
      "token_table(known, ids, drop_id) -> table: a growing token -> id table in which the pieces `known` "
      "(bytes) have the negative `ids`; a new piece of fewer than two bytes gets drop_id."},

@@ -203,7 +203,7 @@ class _GrowingTokenIds(_TokenIds):
         if self.table is None:
             if _kernels is None or len(self) != 1:  # (the separator only: nothing numbered here yet)
                 return None
-            stop_words = sorted(self.stop_words)
+            stop_words = sorted(word for word in self.stop_words if word)  # (no piece is empty)
             self.table = _kernels.token_table([_SEPARATOR, *stop_words], [_SEP_ID] + [_DROP] * len(stop_words), _DROP)
         ids, new = _kernels.token_ids(self.table, text)
         self.tokens.extend(token.decode() for token in new)
@@ -391,8 +391,9 @@ class _Level:
     ``codes`` is used as working memory (overwritten; ``docs`` too by the compiled
     grouping, :func:`_group_grams`). With ``n_tokens`` (the
     codes are ``prefix * n_tokens + last token``) the documents ``docs`` must
-    be in ascending order, as they are in the text: up to
-    :data:`_COUNTING_SORT_ENTRIES` entries are then grouped by a stable
+    be in ascending order, as they are in the text: the compiled grouping then
+    sorts them by counting at any size; without it, up to
+    :data:`_COUNTING_SORT_ENTRIES` entries are grouped by a stable
     counting sort of their codes (:func:`_stable_code_order`) instead of a
     sort of one key per entry (document within code), to the same result.
     """
@@ -401,7 +402,7 @@ class _Level:
         unique = None
         grouped = None
         if _kernels is not None and n_tokens is not None and 0 < len(codes) < 2**32:
-            # compiled: the counting sorts below, in C, at any size, in 12 bytes of scratch per entry
+            # compiled: the counting sorts below, in C, at any size (12 bytes of scratch per entry)
             grouped = _group_grams(codes, docs, n_tokens)
         if grouped is not None:
             self.doc, self.count, gram = grouped
@@ -481,8 +482,9 @@ def _group_grams(codes: np.ndarray, docs: np.ndarray, n_tokens: int) -> tuple[np
 
     ``codes`` are ``prefix * n_tokens + last token`` and ``docs`` ascending, as
     :class:`_Level` is given them with ``n_tokens``; both are overwritten
-    (working memory). ``None`` where the codes' prefixes are too large for its
-    counting sort (``codes`` and ``docs`` are then as they were).
+    (working memory). ``None`` where its counting sort would need many more
+    buckets (tokens or prefixes) than there are codes (``codes`` and ``docs``
+    are then as they were).
     ``tests/test_kernels.py`` checks it against the numpy grouping.
     """
     codes, docs = np.require(codes, np.int64, ["C", "W"]), np.require(docs, np.int32, ["C", "W"])  # (as a rule, as given)

@@ -86,6 +86,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Mapping, Sequence
@@ -393,7 +394,18 @@ def _single_threaded():
 #: measurable (``benchmarks/RESULTS.md``, session 12).
 _PARALLEL_VIEWS_RECORDS = 10_000
 _VIEW_POOL = None
-_VIEW_POOL_PID = None
+_VIEW_POOL_LOCK = threading.Lock()
+
+
+def _forget_view_pool() -> None:
+    """In a forked child: the parent's pool and lock are not this process's (its worker thread does
+    not exist here, and the lock may have been held by another thread at the fork)."""
+    global _VIEW_POOL, _VIEW_POOL_LOCK
+    _VIEW_POOL, _VIEW_POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_view_pool)
 
 
 def _spare_core() -> bool:
@@ -409,15 +421,15 @@ def _spare_core() -> bool:
 def _view_pool():
     """One worker thread, shared by the learners of the process, for one view's work of a retrain.
 
-    A process forked from one that had the pool (``multiprocessing``'s default on Linux) gets its
-    own: the parent's worker thread does not exist in the child, whose copy of the pool would
-    queue work that never runs.
+    A process forked from one that had the pool (``multiprocessing``'s default on Linux) makes its
+    own (:func:`_forget_view_pool`): the parent's worker thread does not exist in the child, whose
+    copy of the pool would queue work that never runs.
     """
-    global _VIEW_POOL, _VIEW_POOL_PID
-    if _VIEW_POOL is None or _VIEW_POOL_PID != os.getpid():
-        _VIEW_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldnscreen-view")
-        _VIEW_POOL_PID = os.getpid()
-    return _VIEW_POOL
+    global _VIEW_POOL
+    with _VIEW_POOL_LOCK:  # (two learners' first retrains at once make one pool)
+        if _VIEW_POOL is None:
+            _VIEW_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldnscreen-view")
+        return _VIEW_POOL
 
 
 def retrain_interval(n_records: int, n_labels: int) -> int:

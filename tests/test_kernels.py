@@ -267,6 +267,17 @@ def test_group_grams_checks_its_input():
     codes, docs = np.array([1, 2, 10**12]), np.array([0, 1, 1], dtype=np.int32)
     assert kernels.group_grams(codes, docs, 4, np.empty(3, dtype=np.int32)) == -1  # (the numpy code sorts)
     assert codes.tolist() == [1, 2, 10**12] and docs.tolist() == [0, 1, 1]  # left as they were
+    # far more tokens than codes: no bucket array sized by the tokens (2**31 would be 16 GiB)
+    assert kernels.group_grams(np.array([5]), np.array([0], dtype=np.int32), 2**31, np.empty(1, dtype=np.int32)) == -1
+
+
+@needs_kernels
+def test_token_table_checks_its_known_pieces():
+    for known, ids in (([b""], [-2]), ([b"the"], [0]), ([b"the"], [-(2**40)]), (["the"], [-2])):
+        with pytest.raises(ValueError, match="non-empty bytes with negative int32 ids"):
+            kernels.token_table(known, ids, -2)
+    with pytest.raises(ValueError, match="differ in length"):
+        kernels.token_table([b"the"], [], -2)
 
 
 def corpus():
@@ -305,7 +316,7 @@ def test_the_compiled_token_table_is_not_used_by_a_dictionary_that_has_numbered_
 
 
 @needs_kernels
-@pytest.mark.parametrize("stop_words", [None, "english"])
+@pytest.mark.parametrize("stop_words", [None, "english", ["", "the", "of the"]])  # (an empty one matches no piece)
 def test_features_are_the_same_with_and_without_the_compiled_split(stop_words):
     records = corpus()
     saved = features._kernels
