@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LDNSCREEN_SHARED") or ROOT.parent / "shared")
 sys.path.insert(0, str(ROOT))
 
+from ldnscreen.corpora import screening_files  # noqa: E402
 from ldnscreen.features import TextFeatures  # noqa: E402
 
 
@@ -70,7 +71,7 @@ def shared_records(name: str | None = None):
     from ldnscreen.simulate import load_labelled_records
 
     folder = SHARED / "corpora" / "screening"
-    paths = [folder / f"{name}.csv"] if name else sorted(p for p in folder.glob("*.csv") if p.name != "MANIFEST.csv")
+    paths = [folder / f"{name}.csv"] if name else screening_files(folder)
     records = []
     for path in paths:
         records.extend(load_labelled_records(path))
@@ -133,7 +134,7 @@ def main(argv=None) -> None:
         _child(args.child[0], args.child[1], int(args.child[2]))
         return
     screening = SHARED / "corpora" / "screening"
-    if not any(path.name != "MANIFEST.csv" for path in screening.glob("*.csv")):
+    if not screening_files(screening):
         parser.exit(2, f"feature_speed.py: no screening corpus in {screening} (records are taken from the shared "
                        "corpora: put ../shared beside the repository or set LDNSCREEN_SHARED)\n")
     print(f"{'records':>18} {'old s':>8} {'new s':>8} {'ratio':>6} {'old MB':>7} {'new MB':>7} {'base MB':>7} {'max |diff|':>10}"

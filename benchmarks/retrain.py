@@ -37,7 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from ldnscreen.corpora import shared_dir  # noqa: E402
+from ldnscreen.corpora import screening_files, shared_dir  # noqa: E402
 
 SCREENING = (shared_dir() or ROOT.parent / "shared") / "corpora" / "screening"  # ($LDNSCREEN_SHARED first)
 
@@ -47,9 +47,7 @@ def shared_records(limit: int):
 
     csv.field_size_limit(10**8)
     base = []
-    for path in sorted(SCREENING.glob("*.csv")):
-        if path.name == "MANIFEST.csv":
-            continue
+    for path in screening_files(SCREENING):
         with open(path, newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 base.append((row.get("title") or "", row.get("abstract") or ""))
@@ -131,7 +129,7 @@ def main() -> None:
         "(feature-fit columns then refer to the fitted records only)",
     )
     args = parser.parse_args()
-    if not any(path.name != "MANIFEST.csv" for path in SCREENING.glob("*.csv")):
+    if not screening_files(SCREENING):
         parser.exit(2, f"retrain.py: no screening corpus in {SCREENING} (the records are taken from the shared "
                        "corpora: put ../shared beside the repository or set LDNSCREEN_SHARED)\n")
     if args.one:

@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from ldnscreen.corpora import shared_dir  # noqa: E402
+from ldnscreen.corpora import screening_files, shared_dir  # noqa: E402
 
 SCREENING = (shared_dir() or ROOT.parent / "shared") / "corpora" / "screening"  # ($LDNSCREEN_SHARED first)
 
@@ -131,10 +131,15 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=None, help="records for the large-review comparison")
     parser.add_argument("--labels", default="100,300,500", help="labelled records before the steps (with --large)")
     args = parser.parse_args()
+    paths = screening_files(SCREENING)
+    named = bool(args.datasets) and not args.large  # (--large takes the records of every corpus)
+    if named:
+        wanted = set(args.datasets.split(","))
+        paths = [p for p in paths if p.stem in wanted]
+    if not paths:
+        parser.exit(2, f"step_speed.py: no screening corpus{' of those names' if named else ''} "
+                       f"in {SCREENING} (the shared corpora: put ../shared beside the repository or set LDNSCREEN_SHARED)\n")
     if args.large:
-        if not any(p.name != "MANIFEST.csv" for p in SCREENING.glob("*.csv")):
-            parser.exit(2, f"step_speed.py: no screening corpus in {SCREENING} (the shared corpora: put ../shared "
-                           "beside the repository or set LDNSCREEN_SHARED)\n")
         large(args.large, [int(n) for n in args.labels.split(",")])
         return
 
@@ -143,13 +148,6 @@ def main() -> None:
     from ldnscreen.rankers import SCREENING_CLASSIFIER, InclusionClassifier
     from ldnscreen.simulate import load_labelled_records
 
-    paths = sorted(p for p in SCREENING.glob("*.csv") if p.name != "MANIFEST.csv")
-    if args.datasets:
-        wanted = set(args.datasets.split(","))
-        paths = [p for p in paths if p.stem in wanted]
-    if not paths:
-        parser.exit(2, f"step_speed.py: no screening corpus{' of those names' if args.datasets else ''} in {SCREENING} "
-                       "(the shared corpora: put ../shared beside the repository or set LDNSCREEN_SHARED)\n")
     old = InclusionClassifier(dual=True, tol=1e-2, inclusion_boost=10.0)
     head = f"{'wall s':>6} {'cpu s':>6} {'ms/step':>7} {'cpu ms':>6} {'WSS95':>6}"
     print(f"{'dataset':<34} {'records':>7} {'steps':>5} | {head} | {head} | {'same50':>6} {'1st diff':>8}")
