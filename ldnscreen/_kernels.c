@@ -521,6 +521,40 @@ grow_slots(Slot **slots, size_t *capacity)
     return 0;
 }
 
+/* The next of text.split()'s pieces from s[*i] on: its start in *start and its length (0 when
+ * none is left); *i moves past it. */
+static inline Py_ssize_t
+next_piece(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, Py_ssize_t *start)
+{
+    while (*i < n && is_space(s[*i]))
+        ++*i;
+    *start = *i;
+    while (*i < n && !is_space(s[*i]))
+        ++*i;
+    return *i - *start;
+}
+
+/* Append `id` to the growing array *ids (*used of *room); 0, or -1 with MemoryError set. */
+static int
+append_id(int32_t **ids, Py_ssize_t *used, Py_ssize_t *room, int32_t id)
+{
+    if (*used == *room) {
+        if (*room > PY_SSIZE_T_MAX / 8) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        int32_t *more = realloc(*ids, 2 * *room * sizeof(int32_t));
+        if (more == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *ids = more;
+        *room *= 2;
+    }
+    (*ids)[(*used)++] = id;
+    return 0;
+}
+
 static PyObject *
 split_distinct(PyObject *Py_UNUSED(self), PyObject *args)
 {
@@ -540,16 +574,8 @@ split_distinct(PyObject *Py_UNUSED(self), PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    Py_ssize_t i = 0;
-    while (i < n) {
-        while (i < n && is_space(s[i]))
-            i++;
-        if (i == n)
-            break;
-        Py_ssize_t start = i;
-        while (i < n && !is_space(s[i]))
-            i++;
-        Py_ssize_t length = i - start;
+    Py_ssize_t i = 0, start, length;
+    while ((length = next_piece(s, n, &i, &start)) > 0) {
         uint64_t h = piece_hash(s + start, length);
         size_t at = h & (capacity - 1);
         int32_t id = -1;
@@ -582,20 +608,8 @@ split_distinct(PyObject *Py_UNUSED(self), PyObject *args)
                 goto done;
             }
         }
-        if (n_pieces == room) {
-            if (room > PY_SSIZE_T_MAX / 8) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            int32_t *more = realloc(ids, 2 * room * sizeof(int32_t));
-            if (more == NULL) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            ids = more;
-            room *= 2;
-        }
-        ids[n_pieces++] = id;
+        if (append_id(&ids, &n_pieces, &room, id) != 0)
+            goto done;
     }
     indices = PyBytes_FromStringAndSize((const char *)ids, n_pieces * (Py_ssize_t)sizeof(int32_t));
     if (indices != NULL)
@@ -741,16 +755,8 @@ token_ids(PyObject *Py_UNUSED(self), PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    Py_ssize_t i = 0;
-    while (i < n) {
-        while (i < n && is_space(s[i]))
-            i++;
-        if (i == n)
-            break;
-        Py_ssize_t start = i;
-        while (i < n && !is_space(s[i]))
-            i++;
-        Py_ssize_t length = i - start;
+    Py_ssize_t i = 0, start, length;
+    while ((length = next_piece(s, n, &i, &start)) > 0) {
         uint64_t h = piece_hash(s + start, length);
         Slot *slot = token_slot(table, s + start, length, h);
         int32_t id;
@@ -777,20 +783,8 @@ token_ids(PyObject *Py_UNUSED(self), PyObject *args)
                 goto done;
             }
         }
-        if (n_pieces == room) {
-            if (room > PY_SSIZE_T_MAX / 8) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            int32_t *more = realloc(ids, 2 * room * sizeof(int32_t));
-            if (more == NULL) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            ids = more;
-            room *= 2;
-        }
-        ids[n_pieces++] = id;
+        if (append_id(&ids, &n_pieces, &room, id) != 0)
+            goto done;
     }
     indices = PyBytes_FromStringAndSize((const char *)ids, n_pieces * (Py_ssize_t)sizeof(int32_t));
     if (indices != NULL)
