@@ -356,7 +356,9 @@ def test_two_views_on_the_liblinear_path_match_the_kernel_path():
     np.testing.assert_allclose(kernel.model_scores_, liblinear.model_scores_, atol=1e-5)
 
 
-def test_the_views_fitted_in_two_threads_give_the_same_scores_as_one_after_the_other(monkeypatch):
+def _serial_and_threaded(monkeypatch, **learner):
+    """Each retrain's scores of a learner on TITLED with the views one after the other (``False``)
+    and in two threads (``True``), the two learners, and the work handed to the other thread."""
     import ldnscreen.rankers as rankers
 
     submitted = []
@@ -367,12 +369,12 @@ def test_the_views_fitted_in_two_threads_give_the_same_scores_as_one_after_the_o
             submitted.append(args)
             return pool.submit(*args)
 
-    scores = {}
+    scores, models = {}, {}
     for threads in (False, True):
         monkeypatch.setattr(rankers, "_PARALLEL_VIEWS_RECORDS", 0 if threads else math.inf)
         monkeypatch.setattr(rankers, "_spare_core", lambda: True)
         monkeypatch.setattr(rankers, "_view_pool", CountingPool if threads else None)
-        model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+        model = models[threads] = ActiveLearner(features=TextFeatures(min_df=1), random_state=0, **learner).fit_features(TITLED)
         steps = []
         for index, y in [(0, 1), (1, 0), (3, 0), (2, 1), (6, 0)]:
             model.label(index, y)
@@ -380,29 +382,21 @@ def test_the_views_fitted_in_two_threads_give_the_same_scores_as_one_after_the_o
             steps.append(None if model.model_scores_ is None else model.model_scores_.tolist())
         scores[threads] = steps
         monkeypatch.undo()
+    return scores, models, submitted
+
+
+def test_the_views_fitted_in_two_threads_give_the_same_scores_as_one_after_the_other(monkeypatch):
+    scores, _, submitted = _serial_and_threaded(monkeypatch)
     assert len(submitted) == 4  # a retrain with both classes fits the body view in the other thread
     assert scores[True] == scores[False]  # bit for bit
     assert scores[True][0] is None and all(scores[True][1:])
 
 
 def test_on_the_liblinear_path_the_full_views_scores_computed_in_another_thread_are_the_same(monkeypatch):
-    import ldnscreen.rankers as rankers
-
-    scores = {}
-    for threads in (False, True):
-        monkeypatch.setattr(rankers, "_PARALLEL_VIEWS_RECORDS", 0 if threads else math.inf)
-        monkeypatch.setattr(rankers, "_spare_core", lambda: True)
-        model = ActiveLearner(
-            features=TextFeatures(min_df=1), random_state=0, classifier=InclusionClassifier(max_kernel_rows=2)
-        ).fit_features(TITLED)
-        steps = []
-        for index, y in [(0, 1), (1, 0), (3, 0), (2, 1), (6, 0)]:
-            model.label(index, y)
-            model.retrain()
-            steps.append(None if model.model_scores_ is None else model.model_scores_.tolist())
+    scores, models, submitted = _serial_and_threaded(monkeypatch, classifier=InclusionClassifier(max_kernel_rows=2))
+    for model in models.values():
         assert model._views[0].gram is None and model._views[1].estimator is not None  # (liblinear, both views)
-        scores[threads] = steps
-        monkeypatch.undo()
+    assert len(submitted) == 4  # (the first at 2 labels on the kernel path, the others on liblinear's)
     assert scores[True] == scores[False] and all(scores[True][1:])
 
 
