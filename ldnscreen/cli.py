@@ -262,7 +262,7 @@ def simulate(
         err.print(results[0].settings["labels_file"], highlight=False)
     left_out = results[0].settings.get("records_without_label")
     if left_out:
-        err.print(f"{left_out} records of {data.name} have no {label} and were left out")
+        err.print(f"{left_out} record{'s' if left_out != 1 else ''} of {data.name} {'have' if left_out != 1 else 'has'} no {label} and {'were' if left_out != 1 else 'was'} left out")
     if "record_ids" in results[0].settings:
         err.print(f"{data.name}: order.csv names records by {results[0].settings['record_ids']}", highlight=False)
     if seeds is not None:

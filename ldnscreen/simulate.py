@@ -492,7 +492,14 @@ def simulate(
         prior_included = int(y[priors].sum())
         prior_excluded = len(priors) - prior_included
     else:
-        priors = draw_priors(y, rng, prior_included, prior_excluded)
+        try:
+            priors = draw_priors(y, rng, prior_included, prior_excluded)
+        except ValueError as exc:
+            if not left_out:
+                raise
+            many = left_out != 1
+            raise ValueError(f"{exc}; {left_out} record{'s' * many} with no {label} value (an empty cell, -1 or "
+                             f"another 'not labelled' mark) {'were' if many else 'was'} left out") from None
     target_relevant = n_relevant - int(y[priors].sum())
     if target_relevant == 0:  # every metric is undefined: say why instead of failing in the metrics
         advice = " (name fewer relevant priors)" if prior_ids is not None else (

@@ -397,6 +397,21 @@ def test_records_without_the_label_are_left_out_and_rows_keep_their_numbers(tmp_
         assert rescored[key] == pytest.approx(value, abs=1e-12), key
 
 
+def test_priors_that_cannot_be_drawn_say_which_records_were_left_out(tmp_path):
+    # ASReview's -1 ("not labelled") on every exclusion: no irrelevant prior can be drawn, and the
+    # error says where the exclusions went instead of only counting 0 irrelevant records
+    rows = _rows()
+    for row in rows:
+        if str(row["label_included"]) == "0":
+            row["label_included"] = -1
+    data = _write_table(tmp_path / "unmarked.csv", rows)
+    res = CliRunner().invoke(app, ["simulate", str(data), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1
+    excluded = sum(str(row["label_included"]) == "-1" for row in rows)
+    assert f"{excluded} records with no label_included value" in " ".join(res.output.split())
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_review_whose_relevant_records_are_all_priors_says_so_and_names_the_file(tmp_path):
     rows = _rows()
     for row in rows:
@@ -639,7 +654,7 @@ def test_labels_from_a_separate_file_for_an_export_that_carries_none(tmp_path):
     assert out.exit_code == 0, out.output
     text = " ".join(out.output.split())
     assert "2 disagreed with another row on the same record (rows 3, 63)" in text
-    assert "1 records of search.nbib have no label_included and were left out" in text
+    assert "1 record of search.nbib has no label_included and was left out" in text
     nothing = _write_table(tmp_path / "other.csv", [{"PMID": "99", "Included": "yes"}])  # another search's
     with pytest.raises(ValueError, match=r"no record carries the label .*\[--labels: 0 of 1 rows of other\.csv "
                                          r"labelled a record; 1 matched no record \(rows 2\)\]"):
