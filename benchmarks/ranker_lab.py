@@ -990,6 +990,47 @@ class BalancedHedge(ActiveLearner):
             self._view_loss = plain
 
 
+class StuckViews(ActiveLearner):
+    """The default learner whose views weigh as at the start while the last ``L`` labels are all exclusions (session 13).
+
+    In a review's tail the full view's weight sits at its bound, since the summed log-loss follows
+    the many exclusions it predicts confidently (session 10). Here, after ``L`` exclusions in a
+    row, the two views weigh ``body_view`` and ``1 - body_view`` again until an inclusion is found.
+    """
+
+    def __init__(self, random_state=None, options=None):
+        options = options or {}
+        super().__init__(random_state=random_state)
+        self.options = options
+
+    def _body_weight(self):
+        weight = super()._body_weight()
+        run = int(self.options.get("L", 50))
+        recent = self._labelled[-run:]
+        if len(recent) >= run and not (self.labels_[recent] == 1).any():
+            return float(self.body_view)
+        return weight
+
+
+class DecayHedge(ActiveLearner):
+    """The default learner whose view losses are discounted by ``g`` per new label (session 13).
+
+    The default sums every label's log-loss; discounted, the weights follow how the views have
+    predicted lately (the ``1 / (1 - g)`` last labels, about), e.g. in the tail. Simulation only:
+    relabelling forgets an undiscounted loss.
+    """
+
+    def __init__(self, random_state=None, options=None):
+        options = options or {}
+        super().__init__(random_state=random_state)
+        self.options = options
+
+    def _score_views(self, index, y):
+        if self._view_margins is not None and self.view_learning_rate:
+            self._view_loss *= float(self.options.get("g", 0.99))
+        super()._score_views(index, y)
+
+
 def _options(text):
     return dict(kv.split("=") for kv in text.split(",") if kv) if text else {}
 
@@ -1013,6 +1054,8 @@ _OPTION_VARIANTS = {
     "lsa": LSA,  # lsa:k=100,w=0.5
     "mix": NaiveBayesMix,  # mix:nb=0.5,alpha=0.1
     "bhedge": BalancedHedge,  # bhedge:boost=1,eta=1
+    "stuck": StuckViews,  # stuck:L=50
+    "hdecay": DecayHedge,  # hdecay:g=0.99
 }
 
 
