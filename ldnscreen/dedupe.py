@@ -6,7 +6,8 @@ module groups those records in stages, from the most to the least certain:
 
 1. ``"doi"`` and ``"pmid"``: the same normalised DOI or the same PMID (a
    DOI shared by two unrelated titles, as a book's DOI given to its chapters,
-   does not count).
+   does not count, nor one shared by two different titles with other first
+   authors or abstracts, as a supplement's DOI given to its conference abstracts).
 2. ``"title+year+author"``: the same normalised title
    (:func:`~ldnscreen.records.normalise_title`), years at most one apart (e-pub
    and print) and the same first author's family name. A missing year or
@@ -24,9 +25,15 @@ module groups those records in stages, from the most to the least certain:
 Every title-based link must also pass the guards against false positives:
 two different DOIs or two different PMIDs never match, nor do years more than
 one apart, different first authors, different abstracts unless the first
-authors agree, different numbers in the title ("Part 1" and "Part 2", "part A"
-and "part B"), or a notice and the article it is about.
-Notices (``"Erratum"``, ``"Reply to"``) must agree exactly on title, year and
+authors agree (or, for titles that are not identical, whatever the authors),
+different numbers in the title ("Part 1" and "Part 2", "part A" and "part
+B"), or a notice and the article it is about. Titles that are not identical
+and whose abstracts do not agree must not differ by a word that is no
+misspelling of one in the other ("in adults" and "in children"), and a title
+that is another's beginning must not add a word of another report of the
+study ("protocol", "follow-up", "secondary", "erratum").
+Notices (``"Erratum"``, ``"Reply to"``, ``"Re:"``, or a publication type
+such as Erratum, Retraction of Publication or Comment) must agree exactly on title, year and
 first author; short titles (under 20 characters or three words) on title and
 first author, and on year or abstract. Links are joined with union-find,
 which refuses any union that would put two DOIs, two PMIDs or (for title
@@ -42,6 +49,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from ldnscreen.records import Provenance, Record, family_name, normalise_doi, normalise_title
 
@@ -124,6 +132,20 @@ _NOTICE_STARTS = frozenset(
     "correction_to corrections_to response_to comment_on comments_on commentary_on "
     "reply_to in_reply letter_to notice_of expression_of editorial_comment".split()
 )
+# Publication types (PubMed, Embase, Web of Science) of a notice about another article, which
+# repeats its title: such a record is that notice whatever its title says (as the title's notice).
+_NOTICE_TYPES = {
+    "erratum": "erratum", "published erratum": "erratum", "correction": "erratum", "corrigendum": "erratum",
+    "retraction": "retraction", "retraction of publication": "retraction", "retraction notice": "retraction",
+    "expression of concern": "expression_of", "comment": "comment_on", "reply": "reply",
+}
+# Words that, added to a title, make it another report of the same study: a trial's protocol,
+# its follow-up or secondary analysis. A title that is another's beginning plus one of these
+# (Scopus' "...: a systematic review" and "...: a systematic review protocol") is not cut short.
+_OTHER_REPORT_WORDS = frozenset(
+    "protocol protocols follow followup extension update updated secondary post hoc subgroup interim "
+    "rationale design erratum corrigendum correction retraction reply response comment commentary".split()
+)
 _ROMAN = frozenset("ii iii iv vi vii viii ix xi xii".split())
 _PART_WORDS = frozenset("part phase section chapter volume stage".split())  # "part A"
 _DIGITS = re.compile(r"\d+")
@@ -166,10 +188,16 @@ def first_author_family(author: str) -> str:
     return words[-1] if words else ""
 
 
-def _notice(words: list[str]) -> str:
+def _notice(words: list[str], raw_title: str = "", types: Sequence[str] = ()) -> str:
     for start in ("_".join(words[:2]), "".join(words[:1])):
         if start in _NOTICE_STARTS:
             return start
+    if raw_title.lstrip().lower().startswith("re:"):  # a letter: "Re: <the article's title>"
+        return "re"
+    for kind in types:
+        notice = _NOTICE_TYPES.get(_normalise(kind))
+        if notice:
+            return notice
     return ""
 
 
@@ -202,7 +230,7 @@ def _features(records: Sequence[Record], positions: Sequence[int]) -> _Features:
         found = _DIGITS.findall(title.replace(" ", "")) + [w for w in words if w in _ROMAN]
         found += [w for before, w in zip(words, words[1:]) if before in _PART_WORDS]
         numbers.append(tuple(sorted(found)))
-        notices.append(_notice(words))
+        notices.append(_notice(words, record.title or "", record.publication_types))
         content.append([w for w in words if w not in _STOP_WORDS])
         keys = []
         for author in record.authors[:3]:
@@ -322,12 +350,57 @@ def _title_link(f: _Features, i: int, j: int, rule: str, score: float) -> Duplic
             return None
     elif not corroborated:
         return None
-    if rule == "truncated-title" and not abstracts_agree:
-        # the same first author: a co-author's related report is not enough
-        if not (f.authors[i] and f.authors[j] and f.authors[i][0] == f.authors[j][0]):
-            return None
+    if not exact and not abstracts_agree:
+        if _abstracts_disagree(f, i, j):
+            return None  # the same team's trial in women and in men: similar titles, other abstracts
+        if rule == "truncated-title":
+            # the same first author: a co-author's related report is not enough
+            if not (f.authors[i] and f.authors[j] and f.authors[i][0] == f.authors[j][0]):
+                return None
+            short, long_ = sorted((f.titles[i], f.titles[j]), key=len)
+            if _OTHER_REPORT_WORDS.intersection(long_[len(short):].split()):
+                return None  # "...: a systematic review" and "...: a systematic review protocol"
+        elif _other_words(f.titles[i].split(), f.titles[j].split()):
+            return None  # "... in adults: a pilot study" and "... in children: a pilot study"
     a, b = sorted((f.ids[i], f.ids[j]))
     return DuplicateLink(a, b, rule, round(float(score), 4))
+
+
+def _other_words(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Does either title have a word the other lacks, with no misspelling of it there?
+
+    A misspelling is one letter added, dropped, changed or swapped with its neighbour
+    (randomised / randomized, oesophageal / esophageal, tumour / tumor, centre / center,
+    a typo: lwo / low; a space moved: "th elessons" / "the lessons"), or words run
+    together (follow up / followup). "Adults" and "children", "women" and "men",
+    "hypertension" and "hypotension" are other words: two studies, however alike their
+    titles. (A one-letter change can be another word too, "rats" and "cats": such pairs
+    still merge when nothing else tells them apart.)
+
+    Examples
+    --------
+    >>> _other_words("randomised trial of oesophageal cancer".split(), "randomized trial of esophageal cancer".split())
+    False
+    >>> _other_words("ldn in crohn disease in adults".split(), "ldn in crohn disease in children".split())
+    True
+    >>> _other_words("long term follow up".split(), "long term followup".split())
+    False
+    >>> _other_words("th elessons of life".split(), "the lessons of life".split())
+    False
+    >>> _other_words("ldn for fibromyalgia in women".split(), "ldn for fibromyalgia in men".split())
+    True
+    """
+    only_a, only_b = set(a) - set(b), set(b) - set(a)
+    if not only_a and not only_b:
+        return False
+    if "".join(a) == "".join(b):  # words run together or split apart
+        return False
+    # (the misspelt word's counterpart may be in both titles: "inhibtor ... inhibitor")
+    return any(
+        not any(OSA.distance(word, other, score_cutoff=1) <= 1 for other in theirs)
+        for mine, theirs in ((only_a, set(b)), (only_b, set(a)))
+        for word in mine
+    )
 
 
 def _link(f: _Features, i: int, j: int, rule: str, score: float = 1.0) -> DuplicateLink:
@@ -351,7 +424,7 @@ def _identifier_links(f: _Features) -> list[tuple[DuplicateLink, int, int]]:
                 for i in members[:x]:
                     if _identifier_conflict(f, i, j):
                         continue
-                    if rule == "doi" and _unrelated_titles(f, i, j):
+                    if rule == "doi" and (_unrelated_titles(f, i, j) or _other_paper_same_doi(f, i, j)):
                         continue
                     links.append((_link(f, i, j, rule), i, j))
                     break
@@ -365,6 +438,15 @@ def _unrelated_titles(f: _Features, i: int, j: int) -> bool:
     if len(a) < _MIN_TITLE_CHARS or len(b) < _MIN_TITLE_CHARS:
         return False
     return fuzz.token_set_ratio(a, b) < 50
+
+
+def _other_paper_same_doi(f: _Features, i: int, j: int) -> bool:
+    """Two papers of one supplement or proceedings that carry its DOI (Embase's conference
+    abstracts): titles that are not one title, and other first authors or other abstracts."""
+    a, b = f.titles[i], f.titles[j]
+    if not a or not b or a.startswith(b) or b.startswith(a) or fuzz.ratio(a, b) >= 90:
+        return False
+    return _author_agreement(f.authors[i], f.authors[j]) == _CONFLICT or _abstracts_disagree(f, i, j)
 
 
 def _exact_title_links(f: _Features) -> list[tuple[DuplicateLink, int, int]]:
