@@ -155,9 +155,21 @@ def test_latin1_file_read_as_utf8_is_a_clear_error():
     with pytest.raises(ReadError) as info:
         read_file(DATA / "endnote_latin1.ris")
     assert str(info.value).startswith("endnote_latin1.ris, line 3: byte 0xeb is not valid UTF-8")
-    assert "encoding='latin-1'" in str(info.value)
-    record = read_file(DATA / "endnote_latin1.ris", encoding="latin-1").records[0]
-    assert record.authors[1] == "Noël, Noémie"
+    assert "encoding='cp1252'" in str(info.value)  # (it decodes there: Windows-1252 holds Latin-1's letters)
+    for encoding in ("latin-1", "cp1252"):
+        record = read_file(DATA / "endnote_latin1.ris", encoding=encoding).records[0]
+        assert record.authors[1] == "Noël, Noémie"
+
+
+def test_windows_1252_curly_quotes_are_read_as_the_advice_says(tmp_path):
+    # Excel's CSV on Windows: curly quotes and dashes are 0x91-0x97, control characters in Latin-1
+    path = tmp_path / "excel.csv"
+    path.write_bytes("title,abstract\nCrohn\u2019s disease \u2013 a \u201cpilot\u201d study,none\n".encode("cp1252"))
+    with pytest.raises(ReadError, match="--encoding cp1252"):
+        read_file(path)
+    assert read_file(path, encoding="cp1252").records[0].title == "Crohn\u2019s disease \u2013 a \u201cpilot\u201d study"
+    with pytest.raises(ReadError, match=r"excel\.csv: unknown encoding 'nonsense'"):
+        read_file(path, encoding="nonsense")
 
 
 def test_unreadable_empty_and_unknown_files(tmp_path):

@@ -95,6 +95,14 @@ def _line_of(text_before: str) -> int:
     return text_before.count("\n") + 1
 
 
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def decode_bytes(data: bytes, file: str, encoding: str | None = None) -> str:
     """Decode an export file strictly, with a one-line error when it cannot be.
 
@@ -112,7 +120,11 @@ def decode_bytes(data: bytes, file: str, encoding: str | None = None) -> str:
     >>> decode_bytes("TI  - Caf\\u00e9".encode("latin-1"), "a.ris")
     Traceback (most recent call last):
     ...
-    ldnscreen.io.base.ReadError: a.ris, line 1: byte 0xe9 is not valid UTF-8; the file is probably Latin-1 or Windows-1252: pass encoding='latin-1' (on the command line --encoding latin-1) or re-save the file as UTF-8
+    ldnscreen.io.base.ReadError: a.ris, line 1: byte 0xe9 is not valid UTF-8; the file is probably Windows-1252 or Latin-1: pass encoding='cp1252' (on the command line --encoding cp1252) or re-save the file as UTF-8
+    >>> decode_bytes(b"TI  - Caf\\xe9 \\x81", "a.ris")  # (0x81 is no Windows-1252 character)
+    Traceback (most recent call last):
+    ...
+    ldnscreen.io.base.ReadError: a.ris, line 1: byte 0xe9 is not valid UTF-8; the file is probably Windows-1252 or Latin-1: pass encoding='latin-1' (on the command line --encoding latin-1) or re-save the file as UTF-8
     """
     if encoding is None:
         if data.startswith(codecs.BOM_UTF8):
@@ -121,8 +133,12 @@ def decode_bytes(data: bytes, file: str, encoding: str | None = None) -> str:
             encoding = "utf-16"
         else:
             encoding = "utf-8"
-    elif codecs.lookup(encoding).name == "utf-8" and data.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
+    else:
+        try:
+            if codecs.lookup(encoding).name == "utf-8" and data.startswith(codecs.BOM_UTF8):
+                encoding = "utf-8-sig"
+        except LookupError:
+            raise ReadError(file, "", f"unknown encoding {encoding!r}") from None
     label = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16"}.get(encoding, encoding)
     try:
         text = data.decode(encoding)
@@ -131,9 +147,12 @@ def decode_bytes(data: bytes, file: str, encoding: str | None = None) -> str:
         if encoding.startswith("utf-16"):
             problem = f"the file is not valid {label} at byte {error.start} (truncated?)"
         else:
+            # Windows-1252 (Excel's CSV on Windows) reads every Latin-1 letter the same and its
+            # curly quotes and dashes (0x80-0x9f) too; Latin-1 reads any byte
+            guess = "cp1252" if _decodes(data, "cp1252") else "latin-1"
             problem = (
                 f"byte 0x{data[error.start]:02x} is not valid {label}; the file is probably "
-                "Latin-1 or Windows-1252: pass encoding='latin-1' (on the command line --encoding latin-1) "
+                f"Windows-1252 or Latin-1: pass encoding='{guess}' (on the command line --encoding {guess}) "
                 "or re-save the file as UTF-8"
             )
         raise ReadError(file, f"line {line}", problem) from None
