@@ -74,6 +74,24 @@ def test_truncated_last_record_is_not_silently_dropped():
         ris.loads(truncated)
 
 
+def test_an_abstract_in_sections_is_read_whole():
+    text = ("TY  - JOUR\nTI  - Naltrexone at low dose in Crohn disease\nAB  - Background: Crohn disease is common.\n"
+            "AB  - Methods: Seventeen adults took 4.5 mg LDN for twelve weeks;\nresults were encouraging.\n"
+            "AB  - Results: 89% responded.\nER  - \n")
+    [record] = ris.loads(text)
+    assert record.abstract == ("Background: Crohn disease is common. Methods: Seventeen adults took 4.5 mg LDN for "
+                               "twelve weeks; results were encouraging. Results: 89% responded.")
+
+
+def test_a_record_rispy_cannot_read_is_a_clear_error_not_a_traceback():
+    # a repeated single-value tag followed by a continuation line: rispy raises a TypeError
+    text = ("TY  - JOUR\nTI  - Naltrexone\nPY  - 2007\nPY  - 2008\nlater\nER  - \n"
+            "TY  - JOUR\nTI  - Kept\nER  - \n")
+    with pytest.raises(ReadError, match=r"^<string>, line 1: record 1 cannot be parsed \(TypeError"):
+        ris.loads(text)
+    assert [r.title for r in ris.loads(text, skip_bad=True)] == ["Kept"]
+
+
 def test_record_without_title():
     with pytest.raises(ReadError, match=r"^<string>, line 1: record 1 has no title \(TI/T1\) field"):
         ris.loads("TY  - JOUR\nAU  - Doe, J\nER  - \n")

@@ -80,7 +80,7 @@ class _TagsAsKeys(dict):
         return tag
 
 
-_LIST_TAGS = ["AU", "A1", "A2", "A3", "A4", "KW", "N1", "UR", "L1", "L2"]
+_LIST_TAGS = ["AU", "A1", "A2", "A3", "A4", "KW", "N1", "UR", "L1", "L2", "AB", "N2"]  # (abstracts in sections)
 _START = re.compile(r"^TY  -")
 _END = re.compile(r"^ER  -")
 _LABEL = re.compile(r"ASReview_(relevant|irrelevant|not_seen)")
@@ -145,7 +145,8 @@ class RisReader(Reader):
         """Build one record from the lines ``TY`` to ``ER``; ValueError if unusable."""
         try:
             [entry] = self._parser.parse_lines(iter(lines))
-        except (KeyError, ValueError, AttributeError) as error:
+        except (KeyError, ValueError, AttributeError, TypeError) as error:
+            # (rispy's TypeError: a repeated single-value tag followed by a continuation line)
             raise ValueError(f"cannot be parsed ({error!r})") from None
 
         def first(tags: Iterable[str]) -> str:
@@ -153,6 +154,13 @@ class RisReader(Reader):
                 values = _values(entry, tag)
                 if values:
                     return " ".join(values[0].split())
+            return ""
+
+        def every(tags: Iterable[str]) -> str:  # an abstract exported in sections, one AB each
+            for tag in tags:
+                values = _values(entry, tag)
+                if values:
+                    return " ".join(" ".join(values).split())
             return ""
 
         title = first(self.TITLE_TAGS)
@@ -182,7 +190,7 @@ class RisReader(Reader):
             types.append(TYPE_OF_REFERENCE_MAPPING[kind])
         return Record(
             title=title,
-            abstract=first(self.ABSTRACT_TAGS),
+            abstract=every(self.ABSTRACT_TAGS),
             authors=tuple(_author(a) for tag in self.AUTHOR_TAGS for a in _values(entry, tag)),
             year=parse_year(first(self.YEAR_TAGS)),
             journal=first(self.JOURNAL_TAGS),
