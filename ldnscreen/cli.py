@@ -107,6 +107,7 @@ def dedupe(
             return
         plan = plan_dedupe(store, progress=True)
         print_dedupe_plan(console, plan, show=show)
+        _warn_decision_conflicts(store, plan)
         if not plan.groups or dry_run:
             return
         if not yes and not typer.confirm(f"Merge {len(plan.groups)} groups ({plan.records_to_merge} records)?"):
@@ -115,6 +116,22 @@ def dedupe(
         summary = apply_dedupe(store, plan)
         console.print(f"merged {summary.records_merged} records into {summary.groups} groups "
                       f"(undo with `ldnscreen dedupe {review} --undo GROUP`)")
+
+
+def _warn_decision_conflicts(store, plan) -> None:
+    """Say which planned groups hold copies decided differently, and which decision will stand."""
+    from .store import STAGES
+
+    groups = [[m.id for m in members] for _, members, _, _ in plan.groups]
+    titles = {members[0].id: members[0].title for _, members, _, _ in plan.groups}
+    for stage in STAGES:
+        for conflict in store.decision_conflicts(groups, stage):
+            decided = sorted(conflict["decisions"].values(), key=lambda d: d.id)
+            said = "; ".join(f"{d.label} ({d.reviewer or 'no reviewer'}, {d.record_id})" for d in decided)
+            title = titles.get(conflict["record_ids"][0], "")
+            err.print(f"warning: the copies of {title[:60]!r} were decided differently at {stage}: {said}. "
+                      f"Merged, the latest ({decided[-1].label}) stands; relabel the record if that is wrong "
+                      "(every decision stays in the log).", highlight=False)
 
 
 @app.command()

@@ -746,11 +746,12 @@ class Review:
         undone = self.store.undo_last(stage=stage, reviewer=reviewer)
         queue = self._queues.get(stage)
         if undone is not None and queue is not None:
-            current = self.store.current_labels(stage).get(undone.record_id)
+            record_id = self.store.active_id(undone.record_id)  # (a decision on a copy merged since)
+            current = self.store.current_labels(stage).get(record_id)
             if current is None:
-                queue.unlabel(undone.record_id)
+                queue.unlabel(record_id)
             else:
-                queue.label(undone.record_id, LABELS[current.label])
+                queue.label(record_id, LABELS[current.label])
         return undone
 
     def add_note(self, record_id: str, note: str, *, stage: str | None = None,

@@ -26,7 +26,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -540,6 +540,10 @@ class ReviewStore:
             resolved[rid] = target
         return resolved
 
+    def active_id(self, record_id: str) -> str:
+        """The active record ``record_id`` lives in now: itself, or the record it was merged into."""
+        return self._resolve().get(record_id, record_id)
+
     def _provenance(self) -> dict[str, tuple[Provenance, ...]]:
         resolved = self._resolve()
         out: dict[str, list[Provenance]] = {}
@@ -731,15 +735,48 @@ class ReviewStore:
         return [_row_decision(r) for r in self._db.execute(sql, {"stage": stage})]
 
     def current_labels(self, stage: str = "title-abstract") -> dict[str, Decision]:
-        """The current decision per active record for ``stage`` (latest standing one wins)."""
+        """The current decision per active record for ``stage`` (latest standing one wins).
+
+        A record merged into another as a duplicate is that record: a decision made on
+        either copy counts for the record kept (returned with its id), and the group's
+        latest standing decision wins, as a relabelling would. So a merge loses no
+        decision, and undoing it gives each copy its own decisions back. (Copies that
+        were decided differently before a merge are listed by :meth:`decision_conflicts`.)
+        A full-text decision stands only while its record is included at title-abstract.
+        """
         _check_stage(stage)
         active = set(self.active_ids())
+        resolved = self._resolve()
         current: dict[str, Decision] = {}
         for d in self.decisions(stage):
-            if d.record_id in active:
-                current.pop(d.record_id, None)  # keep insertion order = order of latest decision
-                current[d.record_id] = d
+            target = d.record_id if d.record_id in active else resolved.get(d.record_id)
+            if target is None:
+                continue
+            if target != d.record_id:
+                d = replace(d, record_id=target)
+            current.pop(target, None)  # keep insertion order = order of latest decision
+            current[target] = d
+        if stage == "full-text":
+            screened = self.current_labels("title-abstract")
+            current = {k: d for k, d in current.items() if k in screened and screened[k].label == "include"}
         return current
+
+    def decision_conflicts(self, groups: Iterable[Sequence[str]], stage: str = "title-abstract") -> list[dict]:
+        """Groups of records (e.g. planned duplicates) whose members' current decisions differ.
+
+        Returns one ``{"record_ids", "decisions"}`` per such group, ``decisions`` mapping
+        each decided member to its current :class:`Decision` at ``stage``.
+        """
+        _check_stage(stage)
+        latest: dict[str, Decision] = {}
+        for d in self.decisions(stage):
+            latest[d.record_id] = d
+        out = []
+        for ids in groups:
+            decided = {rid: latest[rid] for rid in ids if rid in latest}
+            if len({d.label for d in decided.values()}) > 1:
+                out.append({"record_ids": tuple(ids), "decisions": decided})
+        return out
 
     # -- stop decisions --------------------------------------------------------------------
 

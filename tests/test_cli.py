@@ -82,6 +82,26 @@ def test_five_commands_on_the_illustrative_exports(review, tmp_path):
         assert len(store.active_ids()) == after + len(groups[-1]["member_ids"])
 
 
+def test_dedupe_after_screening_keeps_every_decision_and_names_the_copies_decided_differently(review):
+    from ldnscreen.commands import plan_dedupe
+
+    assert invoke("import", "ldn-review", DEMO / "pubmed.nbib", DEMO / "embase.ris").exit_code == 0
+    with ReviewStore.open(review) as store:
+        groups = [[m.id for m in members] for _, members, _, _ in plan_dedupe(store).groups]
+        first, second = groups[0][:2], groups[1][:2]
+        store.decide(first[1], "include", reviewer="ann")  # a copy, not the record dedupe keeps
+        store.decide(first[0], "exclude", reason="review article", reviewer="bob")
+        store.decide(second[1], "include", reviewer="ann")
+    merged = invoke("dedupe", "ldn-review", "--yes")
+    assert merged.exit_code == 0
+    text = " ".join(merged.output.split())
+    assert "were decided differently at title-abstract: include (ann" in text and "the latest (exclude) stands" in text
+    with ReviewStore.open(review) as store:
+        current = store.current_labels()
+        assert current[first[0]].label == "exclude" and current[second[0]].label == "include"
+        assert store.counts()["title-abstract"]["screened"] == 2
+
+
 @pytest.mark.parametrize("fmt", sorted(FILE_NAMES))
 def test_five_commands_on_a_shared_corpus_in_each_export_format(review, tmp_path, shared_screening, fmt):
     source = shared_screening / "cohen2006_antihistamines.csv"

@@ -109,6 +109,18 @@ def test_undo_restores_an_earlier_decision(review):
     assert queue.learner.labels == {queue.index_of(record_id): 1}
 
 
+def test_undo_of_a_decision_on_a_copy_merged_since_returns_the_kept_record(review, records):
+    # decided before the duplicates were merged; the session that undoes it starts after the merge
+    review.store.decide(records[4].id, "include", reviewer="ann")
+    review.store.merge_duplicates([(records[1], [records[1].id, records[4].id], "doi", 1.0)])
+    with Review.open(review.store.path) as later:
+        queue = later.queue()
+        assert queue.labelled() == {records[1].id: 1}  # the copy's decision is the kept record's
+        undone = later.undo()
+        assert undone.record_id == records[4].id  # (the log keeps the copy's own id)
+        assert queue.labelled() == {} and later.progress().screened == 0
+
+
 def test_progress_and_stopping_inputs(review, records):
     ids = [i.record.id for i in review.next(3)]
     review.decide(ids[0], "include")

@@ -136,6 +136,47 @@ def test_merge_unions_provenance_and_undo_restores(store, records):
         store.undo_merge()
 
 
+def test_a_merge_keeps_the_copies_decisions_and_undo_gives_them_back(store, records):
+    # decided before a late dedupe: one copy included (ann), the other excluded later (bob)
+    store.decide(records[4].id, "include", reviewer="ann")
+    store.decide(records[1].id, "exclude", reason="review article", reviewer="bob")
+    store.decide(records[2].id, "exclude", reason="animal model")
+    groups = [[records[1].id, records[4].id], [records[0].id, records[2].id]]
+    [conflict] = store.decision_conflicts(groups)
+    assert set(conflict["decisions"]) == {records[1].id, records[4].id}
+    store.merge_duplicates([(records[1], [records[1].id, records[4].id], "doi", 1.0),
+                            (records[0], [records[0].id, records[2].id], "fuzzy-title", 0.95)])
+    current = store.current_labels()
+    # the group's latest standing decision wins, under the record kept; the excluded copy merged
+    # into an undecided record gives it its decision
+    assert current[records[1].id].label == "exclude" and current[records[1].id].reviewer == "bob"
+    assert current[records[0].id].reason == "animal model"
+    assert records[4].id not in current and records[2].id not in current
+    assert store.counts()["title-abstract"]["screened"] == 2
+    # undoing bob's decision on the merged copy lets ann's inclusion stand for the study
+    undone = store.undo_last(reviewer="bob")
+    assert undone.reviewer == "bob" and store.current_labels()[records[1].id].label == "include"
+    assert store.active_id(records[4].id) == records[1].id
+    store.undo_merge()
+    store.undo_merge()
+    current = store.current_labels()
+    assert current[records[4].id].label == "include" and current[records[2].id].reason == "animal model"
+    assert records[1].id not in current and records[0].id not in current
+
+
+def test_a_full_text_decision_stands_only_while_its_record_is_included(store, records):
+    store.decide(records[0].id, "include")
+    store.decide(records[0].id, "include", stage="full-text")
+    store.decide(records[2].id, "exclude", reason="animal model")
+    store.decide(records[2].id, "include", stage="full-text")  # (the record was excluded first)
+    assert set(store.current_labels("full-text")) == {records[0].id}
+    store.decide(records[0].id, "exclude", reason="not about pain")  # relabelled at title-abstract
+    counts = store.counts()
+    assert counts["full-text"] == {"screened": 0, "included": 0, "excluded": 0, "exclusion_reasons": {}, "left": 0}
+    store.decide(records[0].id, "include")  # and back: its full-text decision stands again
+    assert store.counts()["full-text"]["included"] == 1
+
+
 def test_stop_decisions_are_recorded(store):
     stop = store.record_stop("buscar", {"target": 0.95, "confidence": 0.95}, 0.01, recall_estimate=0.97)
     assert store.stops()[0] == stop and store.stops()[0].params["target"] == 0.95
