@@ -42,6 +42,7 @@ rules) years more than one apart in the same group.
 
 from __future__ import annotations
 
+import html
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -155,7 +156,35 @@ _MIN_PREFIX_CHARS = 30  # a truncated title must keep at least this much
 _MIN_ALONE_CHARS = 30  # an identical title this long (and 4+ words) needs no other field
 
 
-_normalise = normalise_title
+# Letters that accents-stripping leaves as they are, spelt as other exports spell them: PubMed
+# keeps "TNF-α" and "Strauß" where Embase or Web of Science write "TNF-alpha" and "Strauss".
+_GREEK = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega"
+_SPELT = {
+    **{ord(ch): f" {name} " for ch, name in zip("αβγδεζηθικλμνξοπρστυφχψω", _GREEK.split())},
+    **{ord(ch): f" {name} " for ch, name in zip("ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ", _GREEK.split())},
+    ord("ς"): " sigma ", ord("µ"): " mu ",  # (final sigma; the micro sign)
+    ord("ß"): "ss", ord("æ"): "ae", ord("Æ"): "ae", ord("œ"): "oe", ord("Œ"): "oe", ord("ø"): "o", ord("Ø"): "o",
+    ord("ł"): "l", ord("Ł"): "l", ord("đ"): "d", ord("Đ"): "d", ord("þ"): "th", ord("Þ"): "th", ord("ı"): "i",
+}
+
+
+def _normalise(text: str) -> str:
+    """:func:`~ldnscreen.records.normalise_title`, with Greek letters and ß, æ, ø, ł... spelt out.
+
+    (Only for matching here: record ids keep ``normalise_title`` as it is.)
+
+    Examples
+    --------
+    >>> _normalise("TNF-α and IL-1β"), _normalise("TNF-alpha and IL-1beta")
+    ('tnf alpha and il 1 beta', 'tnf alpha and il 1beta')
+    >>> _normalise("Strauß, Łoś, Bæk"), _normalise("Crohn&#39;s &amp; TNF-&alpha;")
+    ('strauss los baek', 'crohn s tnf alpha')
+    """
+    if text and "&" in text and ";" in text:  # HTML entities some exports leave: "Crohn&#39;s", "&alpha;"
+        text = html.unescape(text)
+    if text and not text.isascii():
+        text = text.translate(_SPELT)
+    return normalise_title(text)
 
 
 def first_author_family(author: str) -> str:

@@ -231,6 +231,22 @@ def test_papers_of_one_supplement_that_carry_its_doi_stay_apart():
     assert len(find_duplicates([a, c])) == 1
 
 
+def test_greek_letters_special_letters_and_entities_match_their_spelt_out_forms():
+    pairs = [
+        (record(title="TNF-α and β-endorphin after low-dose naltrexone in fibromyalgia"),
+         record(title="TNF-alpha and beta-endorphin after low-dose naltrexone in fibromyalgia")),
+        (record(title="Low-dose naltrexone in Crohn's disease: a pilot study", authors=("Strauß, Andreas",)),
+         record(title="Low-dose naltrexone in Crohn&#39;s disease: a pilot study", authors=("Strauss A.",))),
+        (record(authors=("Łoś, Marek",)), record(title=TITLE.upper(), authors=("Los M.",))),
+    ]
+    for a, b in pairs:
+        assert len(find_duplicates([a, b])) == 1, (a.title, b.title)
+    # a spelt-out letter is still a word: alpha and beta blockers are other studies
+    alpha = record(title="Low-dose naltrexone with α-blockers for chronic prostatitis pain", abstract="")
+    beta = record(title="Low-dose naltrexone with β-blockers for chronic prostatitis pain", abstract="")
+    assert find_duplicates([alpha, beta]) == []
+
+
 def test_a_prefix_of_two_different_titles_links_to_neither():
     part_a = record(title="Complex pharmaceutical care intervention in pulmonary care: part A. The process")
     part_b = record(title="Complex pharmaceutical care intervention in pulmonary care: part B. The outcomes")
