@@ -210,7 +210,7 @@ def screen(
 @app.command()
 def label(
     review: str = REVIEW_ARG,
-    file: Path = typer.Argument(..., help="Decisions made elsewhere: CSV, TSV or XLSX with a label column."),
+    file: Path = typer.Argument(..., help="Decisions made elsewhere: CSV, TSV or XLSX with a label column, or an RIS export with ASReview's decisions."),
     stage: str = typer.Option("title-abstract", "--stage", help="title-abstract or full-text."),
     reviewer: Optional[str] = typer.Option(None, "--reviewer", help="Reviewer recorded for rows without a reviewer column."),
     column: Optional[str] = typer.Option(None, "--column", help="The label column (default: decision, label, included, ...)."),

@@ -234,6 +234,8 @@ def read_decision_table(path: str | Path) -> tuple[list[str], list[dict[str, str
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             rows = _read_xlsx(path)
+        elif (bibliographic := _read_bibliographic(path)) is not None:
+            rows = bibliographic
         else:
             rows = _read_delimited(path)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -246,6 +248,25 @@ def read_decision_table(path: str | Path) -> tuple[list[str], list[dict[str, str
         cells = list(cells) + [""] * (len(header) - len(cells))
         table.append({h: (c or "").strip() for h, c in zip(header, cells) if h})
     return header, table
+
+
+def _read_bibliographic(path: Path) -> list[list[str]] | None:
+    """A bibliographic export with decisions (ASReview's or ldnscreen's RIS) as a table, else ``None``.
+
+    One row per record: its id, title, DOI and PMID to match it by, and its labels.
+    """
+    from .io import ReadError, detect_format, read_file
+
+    try:
+        if detect_format(path) in ("csv", "tsv", "xlsx"):
+            return None
+        records = read_file(path).records
+    except ReadError as exc:
+        raise LabelImportError(str(exc)) from None
+    names = sorted({name for record in records for name in record.labels})
+    rows = [["record_id", "title", "doi", "pmid", *names]]
+    rows += [[r.id, r.title, r.doi, r.pmid, *(str(r.labels.get(n, "")) for n in names)] for r in records]
+    return rows
 
 
 def _read_delimited(path: Path) -> list[list[str]]:
@@ -566,7 +587,10 @@ def import_decisions(
         if label_key not in header:
             raise LabelImportError(f"{path}: no column {label_column!r} (columns: {', '.join(header)})")
     else:
-        label_key = _first(header, LABEL_COLUMNS[stage])
+        # the first of the label columns that holds a label (ldnscreen's export has an empty
+        # decision column beside the records' imported label_included)
+        present = [name for name in LABEL_COLUMNS[stage] if name in header]
+        label_key = next((name for name in present if any(row.get(name) for row in rows)), _first(header, present))
         if label_key is None:
             raise LabelImportError(
                 f"{path}: no label column; expected one of {', '.join(LABEL_COLUMNS[stage])} "

@@ -123,6 +123,30 @@ def test_asreview_style_export_and_stage_columns(tmp_path, review_store):
     assert again.unchanged == 2 and again.planned == ()
 
 
+def test_an_asreview_ris_export_is_read_as_its_decisions(tmp_path, review_store):
+    # ASReview writes its decisions into RIS notes; ldnscreen's own RIS export does the same
+    store, records = review_store
+    path = _write(tmp_path / "asreview.ris",
+                  "TY  - JOUR\nTI  - Low-dose naltrexone for fibromyalgia\nDO  - 10.1000/fm.1\nN1  - ASReview_relevant\nER  - \n"
+                  "TY  - JOUR\nTI  - Naltrexone in rats\nDO  - 10.1000/rat\nN1  - ASReview_irrelevant\nER  - \n"
+                  "TY  - JOUR\nTI  - Not seen yet\nN1  - ASReview_not_seen\nER  - \n")
+    report = import_decisions(store, path)
+    assert report.label_column == "label_included" and (report.included, report.excluded) == (1, 1)
+    assert {rid: d.label for rid, d in store.current_labels().items()} == {records[0].id: "include",
+                                                                           records[2].id: "exclude"}
+    broken = _write(tmp_path / "cut.ris", "TY  - JOUR\nTI  - Naltrexone in rats\n")
+    with pytest.raises(LabelImportError, match=r"cut\.ris.*no end tag"):
+        import_decisions(store, broken)
+
+
+def test_the_label_column_that_holds_labels_is_chosen(tmp_path, review_store):
+    # ldnscreen's CSV export: an empty decision column beside the records' imported labels
+    store, records = review_store
+    path = _write(tmp_path / "export.csv", f"record_id,title,label_included,decision\n{records[0].id},x,1,\n")
+    report = import_decisions(store, path)
+    assert report.label_column == "label_included" and report.included == 1
+
+
 def test_xlsx_spreadsheet_and_dry_run(tmp_path, review_store):
     from openpyxl import Workbook
 
