@@ -143,6 +143,8 @@ def status(
     from .commands import review_status
     from .report import print_status
 
+    if format not in ("table", "json"):
+        _fail(f"--format must be table or json, not {format!r}")
     with _open(review) as store, _clear_errors():
         print_status(console, review_status(store), store=store, as_json=(format == "json"))
 

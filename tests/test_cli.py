@@ -58,6 +58,7 @@ def test_five_commands_on_the_illustrative_exports(review, tmp_path):
         multi = [r for r in store.records() if len({p.database for p in r.provenance}) > 1]
     assert after < before and groups and multi  # provenance from several databases kept
 
+    assert invoke("status", "ldn-review", "--format", "xml").output.strip() == "error: --format must be table or json, not 'xml'"
     status = invoke("status", "ldn-review", "--format", "json")
     counts = json.loads(status.output)
     assert counts["by_database"] == {"embase": 25, "pubmed": 25, "wos": 31}
