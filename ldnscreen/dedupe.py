@@ -27,7 +27,9 @@ two different DOIs or two different PMIDs never match, nor do years more than
 one apart, different first authors, different abstracts unless the first
 authors agree (or, for titles that are not identical, whatever the authors),
 different numbers in the title ("Part 1" and "Part 2", "part A" and "part
-B"), or a notice and the article it is about. Titles that are not identical
+B"), a notice and the article it is about, or a conference abstract and a
+record not typed so (the paper that followed it) unless their abstracts
+agree. Titles that are not identical
 and whose abstracts do not agree must not differ by a word that is no
 misspelling of one in the other ("in adults" and "in children"), and a title
 that is another's beginning must not add a word of another report of the
@@ -147,6 +149,8 @@ _OTHER_REPORT_WORDS = frozenset(
     "protocol protocols follow followup extension update updated secondary post hoc subgroup interim "
     "rationale design erratum corrigendum correction retraction reply response comment commentary".split()
 )
+# Embase's "Conference Abstract", Web of Science's "Meeting Abstract", Scopus' "Conference Paper"
+_MEETING = re.compile(r"\b(?:conference|meeting|congress|proceedings)\b", re.IGNORECASE)
 _ROMAN = frozenset("ii iii iv vi vii viii ix xi xii".split())
 _PART_WORDS = frozenset("part phase section chapter volume stage".split())  # "part A"
 _DIGITS = re.compile(r"\d+")
@@ -244,13 +248,14 @@ class _Features:
     abstracts: list[str]  # raw abstracts; normalised on demand by _abstract_start
     numbers: list[tuple[str, ...]]
     notices: list[str]
+    meetings: list[bool]  # typed a conference or meeting abstract (or paper) by its database
     content: list[list[str]]  # title words without stop words
     abstract_starts: dict[int, str] = field(default_factory=dict)
 
 
 def _features(records: Sequence[Record], positions: Sequence[int]) -> _Features:
     families: dict[str, str] = {}  # authors recur: compute each key once
-    titles, numbers, notices, content, authors, abstracts = [], [], [], [], [], []
+    titles, numbers, notices, content, authors, abstracts, meetings = [], [], [], [], [], [], []
     for record in records:
         title = _normalise(record.title)
         words = title.split()
@@ -260,6 +265,7 @@ def _features(records: Sequence[Record], positions: Sequence[int]) -> _Features:
         found += [w for before, w in zip(words, words[1:]) if before in _PART_WORDS]
         numbers.append(tuple(sorted(found)))
         notices.append(_notice(words, record.title or "", record.publication_types))
+        meetings.append(any(_MEETING.search(kind) for kind in record.publication_types))
         content.append([w for w in words if w not in _STOP_WORDS])
         keys = []
         for author in record.authors[:3]:
@@ -280,6 +286,7 @@ def _features(records: Sequence[Record], positions: Sequence[int]) -> _Features:
         abstracts=abstracts,
         numbers=numbers,
         notices=notices,
+        meetings=meetings,
         content=content,
     )
 
@@ -368,6 +375,8 @@ def _title_link(f: _Features, i: int, j: int, rule: str, score: float) -> Duplic
     elif f.numbers[i] != f.numbers[j]:
         return None
     abstracts_agree = _abstracts_agree(f, i, j)
+    if f.meetings[i] != f.meetings[j] and not abstracts_agree:
+        return None  # a conference abstract and the paper that followed it: two reports
     if authors != _MATCH and not abstracts_agree and _abstracts_disagree(f, i, j):
         return None  # "Gastroesophageal reflux disease." by two different teams
     corroborated = years == _MATCH or authors == _MATCH or abstracts_agree

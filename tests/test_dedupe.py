@@ -231,6 +231,16 @@ def test_papers_of_one_supplement_that_carry_its_doi_stay_apart():
     assert len(find_duplicates([a, c])) == 1
 
 
+def test_a_conference_abstract_is_not_the_paper_that_followed_it():
+    meeting = record(abstract=WOMEN, year=2012, publication_types=("Conference Abstract",))
+    paper = record(abstract=MEN, publication_types=("Journal Article",))
+    assert find_duplicates([meeting, paper]) == []
+    # the same abstract in two databases, one typing it a meeting abstract: one record
+    wos = record(abstract=WOMEN, year=2013, publication_types=("Meeting Abstract",))
+    assert len(find_duplicates([meeting, wos])) == 1
+    assert len(find_duplicates([meeting, record(abstract=WOMEN, year=2013)])) == 1  # (abstracts agree)
+
+
 def test_greek_letters_special_letters_and_entities_match_their_spelt_out_forms():
     pairs = [
         (record(title="TNF-α and β-endorphin after low-dose naltrexone in fibromyalgia"),
