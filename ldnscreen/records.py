@@ -11,6 +11,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
+from urllib.parse import unquote
 
 __all__ = ["Provenance", "Record", "normalise_title", "normalise_doi", "family_name", "make_record_id"]
 
@@ -147,6 +148,13 @@ class Record:
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+# A DOI is "10.", a registrant code of digits, "/" and a suffix; exports wrap it in resolver
+# URLs ("doi.org/...", "https://www.doi.org/..."), labels ("DOI 10...", "DOI: 10...") and
+# tags ("10... [doi]", MEDLINE's AID).
+_DOI = re.compile(r"10\.\d{4,9}/\S+")
+# Invisible characters pasted in with a DOI (zero-width space and joiners, word joiner,
+# byte-order mark, soft hyphen) would make one DOI look like two.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
 
 
 # For ASCII text normalise_title comes down to: lower case, every character that is
@@ -176,14 +184,27 @@ def normalise_title(title: str) -> str:
 
 
 def normalise_doi(doi: str) -> str:
-    """DOI in lower case without resolver prefix or trailing punctuation.
+    """DOI in lower case without resolver prefix, label or trailing punctuation.
+
+    Percent-encoding (``10.1093%2Fpm``) is decoded and invisible characters
+    are removed; when the value holds a ``10.NNNN/suffix`` DOI, that is kept
+    and whatever surrounds it (``doi.org/``, ``DOI:``, `` [doi]``) dropped.
+    Any difference in DOI keeps two records apart, so every form of one DOI
+    must come out the same.
 
     Examples
     --------
     >>> normalise_doi("https://doi.org/10.1007/S10067-013-2446-X.")
     '10.1007/s10067-013-2446-x'
+    >>> forms = ["doi.org/10.1093/pm/pnaa901", "https://www.doi.org/10.1093/pm/pnaa901",
+    ...          "http://dx.doi.org/10.1093/pm/pnaa901", "10.1093/pm/pnaa901 [doi]", "DOI 10.1093/pm/pnaa901",
+    ...          "DOI: 10.1093/PM/pnaa901", "https://doi.org/10.1093%2Fpm%2Fpnaa901", "10.1093/pm/pnaa901\u200b"]
+    >>> {normalise_doi(doi) for doi in forms}
+    {'10.1093/pm/pnaa901'}
     """
-    doi = _DOI_PREFIX.sub("", (doi or "").strip())
+    doi = _INVISIBLE.sub("", unquote(doi or "")).strip()
+    match = _DOI.search(doi)
+    doi = match.group(0) if match else _DOI_PREFIX.sub("", doi)
     return doi.strip().rstrip(".;,").lower()
 
 
