@@ -156,3 +156,26 @@ def test_semicolon_separated_csv_is_read_like_the_comma_one(tmp_path):
     read = [[(r.title, r.abstract, r.year, r.labels) for r in read_file(p).records] for p in (comma, semicolon)]
     assert read[0] == read[1] and read[0][0] == ("Naltrexone; low dose", "Pain trial", 2019, {"label_included": 1})
     assert tabular.csv_delimiter("title;abstract, with a comma\n") == ","  # a comma anywhere in the header: commas
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_a_quote_inside_an_unquoted_cell_is_text_not_a_truncation(delimiter):
+    # a stray inch mark made the whole file's quote count odd: "truncated", and skip_bad dropped the last record
+    rows = ['title|year', 'Effect of a 5" bandage on wounds|2018', "Low dose naltrexone in Crohn disease|2007"]
+    text = "\n".join(rows).replace("|", delimiter) + "\n"
+    implementation = tabular.CsvReader if delimiter == "," else tabular.TsvReader
+    records = tabular.loads(text, implementation=implementation)
+    assert [(r.title, r.year) for r in records] == [('Effect of a 5" bandage on wounds', 2018),
+                                                    ("Low dose naltrexone in Crohn disease", 2007)]
+
+
+def test_a_truncated_csv_is_still_found_after_a_stray_quote():
+    text = 'title,abstract\nA 5" bandage,x\n,no title\nB,"cut off\nby a trunc'
+    records, bad = tabular.CsvReader().parse(text)
+    assert [r.title for r in records] == ['A 5" bandage']  # the record before the cut-off one is kept, whatever it is
+    assert [(b.location, b.problem) for b in bad] == [
+        ("line 3", "record 2 has no title"),
+        ("line 4", "record 3 has a quoted field that is never closed: the file looks truncated"),
+    ]
+    with pytest.raises(ReadError, match=r"^<string>, line 1: the header row has a quoted field that is never closed"):
+        tabular.loads('title,"abstract\nA,b\n')

@@ -227,6 +227,35 @@ def csv_delimiter(text: str) -> str:
     return ";" if ";" in first and "," not in first else ","
 
 
+def ends_in_open_quote(row: str, delimiter: str = ",") -> bool:
+    """Whether the text of a CSV row ends inside a quoted field, as a truncated file's last row does.
+
+    A field is quoted only when it starts with ``"``; a ``"`` inside an unquoted
+    field (``5" bandage``) is a literal character, as Excel and :mod:`csv` read it.
+
+    Examples
+    --------
+    >>> ends_in_open_quote('A,"cut off\\n'), ends_in_open_quote('A 5" bandage,x\\n'), ends_in_open_quote('"a ""b"" c",d')
+    (True, False, False)
+    """
+    quoted, field_start, i = False, True, 0
+    while i < len(row):
+        if quoted:
+            end = row.find('"', i)
+            if end < 0:
+                return True
+            if row.startswith('""', end):  # an escaped quote
+                i = end + 2
+                continue
+            quoted, i = False, end + 1
+            continue
+        if field_start and row[i] == '"':
+            quoted = True
+        field_start = row[i] in (delimiter, "\n", "\r")
+        i += 1
+    return quoted
+
+
 class CsvReader(TabularReader):
     """Comma-separated values with a header row (semicolon-separated when the header says so)."""
 
@@ -238,16 +267,40 @@ class CsvReader(TabularReader):
         csv.field_size_limit(2**31 - 1)
         text = old_mac_line_ends(text)
         delimiter = csv_delimiter(text) if self.DELIMITER == "," else self.DELIMITER
-        reader = csv.reader(iter_lines(text, keepends=True), delimiter=delimiter)
+        row_lines: list[str] = []  # the lines the row being read spans
+
+        def source() -> Iterator[str]:
+            for line in iter_lines(text, keepends=True):
+                row_lines.append(line)
+                yield line
+
+        reader = csv.reader(source(), delimiter=delimiter)
         starts: list[int] = []
+        truncated: list[int] = []
 
         def rows() -> Iterable[list[str]]:
+            # one row behind the reader, so that the last row can be held back when it is cut off
+            pending: list[str] | None = None
+            pending_lines: list[str] = []
             while True:
                 starts.append(reader.line_num + 1)
+                row_lines.clear()
                 try:
-                    yield next(reader)
+                    row = next(reader)
                 except StopIteration:
-                    return
+                    break
+                if pending is not None:
+                    yield pending
+                pending, pending_lines = row, row_lines[:]
+            if pending is None:
+                return
+            if ends_in_open_quote("".join(pending_lines), delimiter):
+                if len(starts) == 2:
+                    raise ReadError(file, "line 1", "the header row has a quoted field that is never closed: "
+                                    "the file looks truncated")
+                truncated.append(starts[-2])
+            else:
+                yield pending
 
         def lines() -> Iterable[int]:  # start line of each data row, known once the row is read
             index = 1
@@ -259,10 +312,8 @@ class CsvReader(TabularReader):
             records, bad = self.from_rows(rows(), file, lines=lines())
         except csv.Error as error:
             raise ReadError(file, f"line {reader.line_num}", f"not valid {self.FORMAT.upper()}: {error}") from None
-        if text.count('"') % 2 and records:
-            # an odd number of quotes: the last row opened a quote that never closes (truncated file)
-            records.pop()
-            bad.append(BadRecord(f"line {starts[-2]}", f"record {len(records) + len(bad) + 1} has a quoted field "
+        if truncated:
+            bad.append(BadRecord(f"line {truncated[0]}", f"record {len(records) + len(bad) + 1} has a quoted field "
                                  "that is never closed: the file looks truncated"))
         return records, bad
 
