@@ -179,3 +179,21 @@ def test_a_truncated_csv_is_still_found_after_a_stray_quote():
     ]
     with pytest.raises(ReadError, match=r"^<string>, line 1: the header row has a quoted field that is never closed"):
         tabular.loads('title,"abstract\nA,b\n')
+
+
+@pytest.mark.parametrize(
+    "cell, authors",
+    [
+        ("Younger J., Noor N., Mackey S.", ("Younger J.", "Noor N.", "Mackey S.")),  # older Scopus CSV
+        ("Younger J, Noor N, van der Berg AB", ("Younger J", "Noor N", "van der Berg AB")),  # Covidence
+        ("Younger, Jarred", ("Younger, Jarred",)),  # one "Family, Given" name
+        ("Younger, J.", ("Younger, J.",)),
+        ("Younger, Jarred; Noor, N", ("Younger, Jarred", "Noor, N")),
+        ("Younger J., et al.", ("Younger J., et al.",)),  # not every part is a name: left whole
+    ],
+)
+def test_comma_separated_author_cells_are_split_only_into_family_initials_names(cell, authors):
+    [record] = tabular.loads(f'Title,Authors,Year\nLow-dose naltrexone for fibromyalgia,"{cell}",2009\n')
+    assert record.authors == authors
+    if len(authors) > 1:
+        assert record.first_author == "Younger"  # the key deduplication compares; it was "J" (or "Younger J.")

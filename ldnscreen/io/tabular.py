@@ -102,6 +102,39 @@ DATABASE_COLUMNS: dict[str, str] = {"eid": "scopus"}
 
 _AUTHOR_ID = re.compile(r"\s*\(\d+\)$")  # Scopus "Younger, Jarred (57200000001)"
 
+
+def _is_initials(word: str) -> bool:
+    letters = word.replace(".", "").replace("-", "")
+    return 1 <= len(letters) <= 4 and letters.isalpha() and letters.isupper()
+
+
+def _is_family_initials(name: str) -> bool:
+    # "Younger J.", "van der Berg A.B.": a family name (not itself initials-like) then initials
+    words = name.split()
+    return len(words) >= 2 and not _is_initials(words[0]) and _is_initials(words[-1])
+
+
+def split_authors(cell: str) -> tuple[str, ...]:
+    """The authors in one cell, without Scopus author ids.
+
+    Authors are separated by semicolons; a cell without any is split on commas
+    only when every part is one "Family Initials" name, as older Scopus CSV and
+    Covidence write them, so that ``"Younger, Jarred"`` stays one author.
+
+    Examples
+    --------
+    >>> split_authors("Younger J., Noor N., van der Berg A.B.")
+    ('Younger J.', 'Noor N.', 'van der Berg A.B.')
+    >>> split_authors("Younger, Jarred (57200000001); Noor, N"), split_authors("Younger, J")
+    (('Younger, Jarred', 'Noor, N'), ('Younger, J',))
+    """
+    if ";" not in cell and "," in cell:
+        names = tuple(_AUTHOR_ID.sub("", name) for name in split_list(cell, ","))
+        if len(names) > 1 and all(_is_family_initials(name) for name in names):
+            return names
+    return tuple(_AUTHOR_ID.sub("", name) for name in split_list(cell))
+
+
 def find_columns(keys: Sequence[str]) -> dict[str, list[int]]:
     """Where each field of :data:`COLUMNS` is in a header whose names went through ``_key``: the
     positions of its columns, the preferred name first; fields without a column are left out.
@@ -180,7 +213,7 @@ class TabularReader(Reader):
                 Record(
                     title=title,
                     abstract=get("abstract"),
-                    authors=tuple(_AUTHOR_ID.sub("", a) for a in split_list(get("authors"))),
+                    authors=split_authors(get("authors")),
                     year=parse_year(get("year")),
                     journal=get("journal"),
                     doi=normalise_doi(get("doi")),
