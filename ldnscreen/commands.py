@@ -86,10 +86,51 @@ def import_exports(
 ) -> ImportReport:
     """Import export files one by one; each file is one transaction.
 
-    A file that cannot be read stops the import with :class:`ldnscreen.io.ReadError`;
-    the files imported before it stay imported and nothing of the bad file is stored.
+    A file that cannot be read stops the import with :class:`ldnscreen.io.ReadError`
+    (:class:`~ldnscreen.store.StoreError` when it cannot be opened); the files
+    imported before it stay imported and nothing of the bad file is stored. The
+    error's message then names the files imported before it with their counts,
+    and those it did not reach, and its ``imported`` attribute holds their
+    :class:`ImportReport`: the user must know what the review now holds.
     """
-    return ImportReport(tuple(store.import_file(p, format=format, skip_bad=skip_bad, encoding=encoding) for p in paths))
+    from .io import ReadError
+
+    summaries: list[ImportSummary] = []
+    for number, path in enumerate(paths):
+        try:
+            summaries.append(store.import_file(path, format=format, skip_bad=skip_bad, encoding=encoding))
+        except (ReadError, StoreError) as error:
+            if not summaries:
+                raise
+            note = _stopped_import_note(Path(path).name, summaries, [Path(p).name for p in paths[number + 1 :]])
+            if isinstance(error, ReadError):
+                stopped: Exception = ReadError(error.file, error.location, f"{error.problem}; {note}")
+            else:
+                stopped = StoreError(f"{error}; {note}")
+            stopped.imported = ImportReport(tuple(summaries))  # type: ignore[attr-defined]
+            raise stopped from error
+    return ImportReport(tuple(summaries))
+
+
+def _stopped_import_note(failed: str, imported: Sequence[ImportSummary], not_reached: Sequence[str]) -> str:
+    """What an import that stopped at ``failed`` left in the review, in one line.
+
+    Examples
+    --------
+    >>> done = [ImportSummary("pubmed.nbib", "medline", "pubmed", 3, 3, 0),
+    ...         ImportSummary("embase.ris", "", "", 5, 0, 5, already_imported=True)]
+    >>> _stopped_import_note("wos.txt", done, ["scopus.csv"])
+    'nothing of wos.txt was stored, but the files before it were imported and stay in the review: pubmed.nbib (3 records added), embase.ris (already imported, nothing added); not imported: scopus.csv'
+    """
+    def counts(summary: ImportSummary) -> str:
+        if summary.already_imported:
+            return "already imported, nothing added"
+        skipped = f", {summary.skipped} skipped" if summary.skipped else ""
+        return f"{summary.records_added} records added{skipped}"
+
+    kept = ", ".join(f"{s.file} ({counts(s)})" for s in imported)
+    note = f"nothing of {failed} was stored, but the files before it were imported and stay in the review: {kept}"
+    return note + (f"; not imported: {', '.join(not_reached)}" if not_reached else "")
 
 
 def plan_dedupe(store: ReviewStore, *, progress: bool = False) -> DuplicatePlan:

@@ -136,6 +136,17 @@ def test_bad_file_stops_with_one_line_and_keeps_the_store(review):
         assert store.counts()["skipped_at_import"] >= 1
 
 
+def test_a_bad_file_among_several_names_what_was_imported_before_it(review):
+    result = invoke("import", "ldn-review", DEMO / "pubmed.nbib", DATA / "pubmed_no_title.nbib", DEMO / "wos.txt")
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert message.startswith("error: pubmed_no_title.nbib, line")
+    assert ("nothing of pubmed_no_title.nbib was stored, but the files before it were imported and stay in the "
+            "review: pubmed.nbib (25 records added); not imported: wos.txt") in message
+    with ReviewStore.open(review) as store:
+        assert store.counts()["identified"] == 25  # the first file stays imported: one transaction per file
+
+
 def test_missing_review_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = invoke("status", "nothing-here")
