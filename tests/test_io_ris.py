@@ -150,3 +150,20 @@ def test_multiline_values_are_flattened_so_tags_cannot_be_injected():
     record = Record(title="Title\nER  - \nTY  - JOUR", abstract="line one\nline two")
     [back] = ris.loads(ris.dumps([record]))
     assert back.title == "Title ER - TY - JOUR" and back.abstract == "line one line two"
+
+
+def test_html_entities_in_text_fields_are_decoded():
+    # Zotero and some databases export the entities of their web pages
+    text = (
+        "TY  - JOUR\n"
+        "TI  - Low-dose naltrexone (LDN) &amp; fibromyalgia: the TNF-&alpha; pathway in Crohn&#39;s disease\n"
+        "AU  - M&uuml;ller, Jan\n"
+        "T2  - Pain &amp; Medicine\n"
+        "AB  - Doses &lt;5 mg; R&D funding.\n"
+        "KW  - TNF-&alpha;\n"
+        "ER  - \n"
+    )
+    [record] = ris.loads(text)
+    assert record.title == "Low-dose naltrexone (LDN) & fibromyalgia: the TNF-α pathway in Crohn's disease"
+    assert record.abstract == "Doses <5 mg; R&D funding."  # a bare "&" is text, not an entity
+    assert (record.authors, record.journal, record.keywords) == (("Müller, Jan",), "Pain & Medicine", ("TNF-α",))

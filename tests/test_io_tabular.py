@@ -197,3 +197,12 @@ def test_comma_separated_author_cells_are_split_only_into_family_initials_names(
     assert record.authors == authors
     if len(authors) > 1:
         assert record.first_author == "Younger"  # the key deduplication compares; it was "J" (or "Younger J.")
+
+
+def test_html_entities_in_text_cells_are_decoded():
+    text = ('Title,Abstract,Authors,Journal,Keywords\n'
+            '"TNF-&alpha; &amp; IL-6 in Crohn&#39;s disease","Doses &lt;5 mg; R&D",M&uuml;ller J,Pain &amp; Medicine,'
+            'TNF-&alpha;\n')
+    [record] = tabular.loads(text)
+    assert record.title == "TNF-α & IL-6 in Crohn's disease" and record.abstract == "Doses <5 mg; R&D"
+    assert (record.authors, record.journal, record.keywords) == (("Müller J",), "Pain & Medicine", ("TNF-α",))

@@ -11,6 +11,7 @@ overrides class attributes, as rispy's ``WokParser(RisParser)`` does.
 from __future__ import annotations
 
 import codecs
+import html
 import io
 import os
 import re
@@ -31,6 +32,7 @@ __all__ = [
     "parse_tagged_records",
     "parse_year",
     "split_list",
+    "unescape_entities",
 ]
 
 PathOrFile = Union[str, os.PathLike, IO[str], IO[bytes]]
@@ -339,6 +341,24 @@ def split_list(value: str, separator: str = ";") -> tuple[str, ...]:
     ('Reimer, E J', 'Dunn, G S')
     """
     return tuple(" ".join(part.split()) for part in (value or "").split(separator) if part.strip())
+
+
+_ENTITY = re.compile(r"&[#\w]+;")
+
+
+def unescape_entities(text: str) -> str:
+    """``text`` with its HTML entities (``&amp;``, ``&alpha;``, ``&#39;``) decoded.
+
+    Some databases and reference managers export titles and abstracts with the
+    entities of their web pages. Only complete ``&name;`` forms are decoded, so
+    text such as ``R&D`` or ``&para`` is left as it is.
+
+    Examples
+    --------
+    >>> unescape_entities("TNF-&alpha; &amp; IL-6 in Crohn&#39;s disease &lt;5 y, R&D &para &nosuch;")
+    "TNF-α & IL-6 in Crohn's disease <5 y, R&D &para &nosuch;"
+    """
+    return _ENTITY.sub(lambda entity: html.unescape(entity.group(0)), text) if "&" in text else text
 
 
 _DECISION_FIELDS = ("label", "reason", "stage", "reviewer", "note", "decided_at")

@@ -51,6 +51,7 @@ from .base import (
     label_from_decision,
     parse_tagged_records,
     parse_year,
+    unescape_entities,
     write_target,
 )
 
@@ -163,7 +164,7 @@ class RisReader(Reader):
                     return " ".join(" ".join(values).split())
             return ""
 
-        title = first(self.TITLE_TAGS)
+        title = unescape_entities(first(self.TITLE_TAGS))
         if not title and not self.keep_untitled:
             raise ValueError(f"has no title ({'/'.join(self.TITLE_TAGS[:2])}) field")
         doi = first(("DO", "DI"))
@@ -190,13 +191,13 @@ class RisReader(Reader):
             types.append(TYPE_OF_REFERENCE_MAPPING[kind])
         return Record(
             title=title,
-            abstract=every(self.ABSTRACT_TAGS),
-            authors=tuple(_author(a) for tag in self.AUTHOR_TAGS for a in _values(entry, tag)),
+            abstract=unescape_entities(every(self.ABSTRACT_TAGS)),
+            authors=tuple(_author(unescape_entities(a)) for tag in self.AUTHOR_TAGS for a in _values(entry, tag)),
             year=parse_year(first(self.YEAR_TAGS)),
-            journal=first(self.JOURNAL_TAGS),
+            journal=unescape_entities(first(self.JOURNAL_TAGS)),
             doi=normalise_doi(doi),
             pmid=pmid,
-            keywords=tuple(dict.fromkeys(k.strip() for k in _values(entry, "KW"))),
+            keywords=tuple(dict.fromkeys(unescape_entities(k.strip()) for k in _values(entry, "KW"))),
             language=first(("LA",)),
             publication_types=tuple(dict.fromkeys(types)),
             provenance=(Provenance(self.DATABASE, file, position, first(self.ID_TAGS) or pmid),),

@@ -41,6 +41,7 @@ from .base import (
     iter_lines,
     parse_year,
     split_list,
+    unescape_entities,
     write_target,
 )
 
@@ -199,11 +200,12 @@ class TabularReader(Reader):
                 i = where.get(field)
                 return cells[i] if i is not None and i < len(cells) else ""
 
-            title = get("title")
+            title = unescape_entities(get("title"))
             if not title and not self.keep_untitled:
                 bad.append(BadRecord(f"line {number}", f"record {len(records) + len(bad) + 1} has no title"))
                 continue
-            keywords = [k for i in gathered.get("keywords", []) if i < len(cells) for k in split_list(cells[i])]
+            keywords = [k for i in gathered.get("keywords", []) if i < len(cells)
+                        for k in split_list(unescape_entities(cells[i]))]  # (decoded first: "&alpha;" holds a ";")
             # (a value that is not a label, e.g. Rayyan's "conflict": no label; a bibliographic import does not stop)
             record_labels = {} if label_cells is None else row_labels(dict(zip(header, cells)), label_cells, strict=False)
             pmid = get("pmid")
@@ -212,10 +214,10 @@ class TabularReader(Reader):
             records.append(
                 Record(
                     title=title,
-                    abstract=get("abstract"),
-                    authors=split_authors(get("authors")),
+                    abstract=unescape_entities(get("abstract")),
+                    authors=split_authors(unescape_entities(get("authors"))),
                     year=parse_year(get("year")),
-                    journal=get("journal"),
+                    journal=unescape_entities(get("journal")),
                     doi=normalise_doi(get("doi")),
                     pmid=pmid,
                     keywords=tuple(dict.fromkeys(keywords)),
