@@ -206,3 +206,14 @@ def test_html_entities_in_text_cells_are_decoded():
     [record] = tabular.loads(text)
     assert record.title == "TNF-α & IL-6 in Crohn's disease" and record.abstract == "Doses <5 mg; R&D"
     assert (record.authors, record.journal, record.keywords) == (("Müller J",), "Pain & Medicine", ("TNF-α",))
+
+
+def test_a_row_with_more_cells_than_the_header_is_a_bad_record():
+    # the unquoted comma in the title shifted the abstract into Year and the year into DOI
+    text = ("Title,Abstract,Year,DOI\n"
+            "Low-dose naltrexone, a review of 12 trials,We reviewed trials.,2020,10.1000/a\n"
+            "Short row only\n"
+            "Trailing empty cells are no harm,abs,2019,,,\n")
+    with pytest.raises(ReadError, match=r"^<string>, line 2: record 1 has 5 cells, the header 4: a comma inside a cell"):
+        tabular.loads(text)
+    assert [r.title for r in tabular.loads(text, skip_bad=True)] == ["Short row only", "Trailing empty cells are no harm"]

@@ -155,12 +155,15 @@ class TabularReader(Reader):
     DATABASE = "csv"
 
     def from_rows(
-        self, rows: Iterable[Sequence[Any]], file: str, lines: Iterable[int] | None = None
+        self, rows: Iterable[Sequence[Any]], file: str, lines: Iterable[int] | None = None,
+        delimiter: str | None = None,
     ) -> tuple[list[Record], list[BadRecord]]:
         """Records from ``rows`` (the first holds column names).
 
         ``lines`` gives the line each row starts on (rows of a CSV may span
-        lines); by default row *n* is line *n*.
+        lines); by default row *n* is line *n*. With the ``delimiter`` of a
+        text file, a row with filled cells beyond the header's columns is a bad
+        record: an unquoted delimiter inside a cell shifted every cell after it.
         """
         rows = iter(rows)
         numbers = iter(lines) if lines is not None else None
@@ -194,6 +197,11 @@ class TabularReader(Reader):
                 number = next(numbers)
             cells = [_cell(c) for c in row]
             if not any(cells):
+                continue
+            if delimiter is not None and len(cells) > len(header) and any(cells[len(header):]):
+                name = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delimiter, repr(delimiter))
+                bad.append(BadRecord(f"line {number}", f"record {len(records) + len(bad) + 1} has {len(cells)} "
+                                     f"cells, the header {len(header)}: a {name} inside a cell that is not quoted?"))
                 continue
 
             def get(field: str) -> str:
@@ -344,7 +352,7 @@ class CsvReader(TabularReader):
                 index += 1
 
         try:
-            records, bad = self.from_rows(rows(), file, lines=lines())
+            records, bad = self.from_rows(rows(), file, lines=lines(), delimiter=delimiter)
         except csv.Error as error:
             raise ReadError(file, f"line {reader.line_num}", f"not valid {self.FORMAT.upper()}: {error}") from None
         if truncated:
