@@ -217,3 +217,12 @@ def test_a_row_with_more_cells_than_the_header_is_a_bad_record():
     with pytest.raises(ReadError, match=r"^<string>, line 2: record 1 has 5 cells, the header 4: a comma inside a cell"):
         tabular.loads(text)
     assert [r.title for r in tabular.loads(text, skip_bad=True)] == ["Short row only", "Trailing empty cells are no harm"]
+
+
+def test_a_tab_delimited_file_named_csv_is_read_as_tab_separated(tmp_path):
+    # it was "no title column ... columns found: Title Abstract Year", contradicting itself
+    path = tmp_path / "tabs_named.csv"
+    path.write_text("Title\tAbstract\tYear\nLDN in CRPS\tAbs, with comma\t2020\n")
+    [record] = read_file(path).records
+    assert (record.title, record.abstract, record.year) == ("LDN in CRPS", "Abs, with comma", 2020)
+    assert tabular.csv_delimiter("title;abstract\tx\n") == "\t"  # tabs, not semicolons, when both and no comma

@@ -258,16 +258,21 @@ def old_mac_line_ends(text: str) -> str:
 
 
 def csv_delimiter(text: str) -> str:
-    """``;`` when the header line of a CSV file has semicolons and no comma (Excel's CSV where the
-    decimal mark is a comma), else ``,``.
+    """The delimiter of a "CSV" file, from its header line: ``,`` when it has a comma, else a tab when
+    it has tabs (a tab-delimited export saved as .csv), else ``;`` when it has semicolons (Excel's
+    CSV where the decimal mark is a comma), else ``,``.
 
     Examples
     --------
     >>> csv_delimiter("title;abstract;label_included\\nA;B;1\\n"), csv_delimiter("title,abstract\\n")
     (';', ',')
+    >>> csv_delimiter("Title\\tAbstract\\tYear\\nLDN in CRPS\\tAbs, with comma\\t2020\\n")
+    '\\t'
     """
     first = text[: text.find("\n")] if "\n" in text else text
-    return ";" if ";" in first and "," not in first else ","
+    if "," in first:
+        return ","
+    return "\t" if "\t" in first else ";" if ";" in first else ","
 
 
 def ends_in_open_quote(row: str, delimiter: str = ",") -> bool:
