@@ -172,7 +172,7 @@ def _labelled_rows(name: str, rows, strict_decisions: bool = True, label: str | 
     Values of the ``label_*`` columns (of ``label``'s column only, when given) must be labels; a
     decision column's values too with ``strict_decisions``.
     """
-    from .io.base import ReadError
+    from .io.base import ReadError, unescape_entities
     from .io.tabular import _key, find_columns
     from .labels_import import _failed_column, _text, label_columns, label_name, parse_decision, row_labels
 
@@ -212,11 +212,12 @@ def _labelled_rows(name: str, rows, strict_decisions: bool = True, label: str | 
             year = int(float(year)) if year else None
         except ValueError:
             year = None  # a year is not needed to screen
-        keywords = (k.strip() for i in keyword_columns if i < len(cells) for k in cells[i].split(";"))
+        # (entities decoded as import decodes them; a keyword cell before its split: "&alpha;" holds a ";")
+        keywords = (k.strip() for i in keyword_columns if i < len(cells) for k in unescape_entities(cells[i]).split(";"))
         records.append(
             Record(
-                title=get("title"),
-                abstract=get("abstract"),
+                title=unescape_entities(get("title")),
+                abstract=unescape_entities(get("abstract")),
                 keywords=tuple(dict.fromkeys(k for k in keywords if k)),
                 pmid=get("pmid"),
                 year=year,

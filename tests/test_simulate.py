@@ -286,6 +286,19 @@ def _write_table(path, rows):
     return path
 
 
+def test_html_entities_are_read_as_import_reads_them(tmp_path):
+    from ldnscreen.io import read_file
+
+    rows = _rows()
+    rows[0].update(title="Crohn&#39;s disease &amp; TNF-&alpha;", abstract="&lt;p&gt;Pain fell&lt;/p&gt;", keywords="IL-1&beta;; LDN")
+    data = _write_table(tmp_path / "entities.csv", rows)
+    [simulated] = [r for r in load_labelled_records(data) if r.provenance[0].source_id == "R100"]
+    imported = read_file(data).records[0]
+    assert simulated.title == imported.title == "Crohn's disease & TNF-\u03b1"
+    assert simulated.abstract == imported.abstract == "<p>Pain fell</p>"
+    assert simulated.keywords == imported.keywords == ("IL-1\u03b2", "LDN")
+
+
 def test_decisions_exported_by_ldnscreen_or_asreview_are_labels(tmp_path):
     rows = [dict(row, **{"decision": "", "stage": ""}) for row in _rows()]
     for row in rows:
