@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -233,6 +234,9 @@ CREATE TABLE blobs (
 #: Migrations: version -> (name, SQL). Each runs in its own transaction.
 MIGRATIONS: dict[int, tuple[str, str]] = {1: ("initial schema", _SCHEMA_V1)}
 
+#: The tables every review has (the schema's and the migrations log).
+_TABLES = ("migrations", *re.findall(r"^CREATE TABLE (\w+)", _SCHEMA_V1, flags=re.MULTILINE))
+
 _RECORD_COLUMNS = (
     "id, title, abstract, authors, year, journal, doi, pmid, keywords, language, "
     "publication_types, labels"
@@ -309,7 +313,19 @@ class ReviewStore:
         store = cls(path, db)
         if version < SCHEMA_VERSION:
             store._migrate(version)
+        store._check_tables()
         return store
+
+    def _check_tables(self) -> None:
+        """Refuse a review missing a table (dropped by hand): every command would fail on it later."""
+        present = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = [table for table in _TABLES if table not in present]
+        if missing:
+            self.close()
+            raise StoreError(
+                f"{self.path}: not a complete ldnscreen review "
+                f"(table{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing)"
+            )
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:

@@ -55,6 +55,17 @@ def test_not_a_review_is_refused(tmp_path):
         ReviewStore.open(garbage)
 
 
+@pytest.mark.parametrize("table", ["decisions", "stops"])
+def test_review_missing_a_table_is_refused_naming_it(tmp_path, table):
+    ReviewStore.create(tmp_path / "r").close()
+    db = sqlite3.connect(review_path(tmp_path / "r"))
+    db.execute(f"DROP TABLE {table}")
+    db.close()
+    with pytest.raises(StoreError) as info:
+        ReviewStore.open(tmp_path / "r")
+    assert str(info.value) == f"{review_path(tmp_path / 'r')}: not a complete ldnscreen review (table {table} missing)"
+
+
 def test_reimport_adds_nothing(store, records):
     before = store.counts()
     summary = store.add_records(records[:3], file_name="pubmed.export", content=b"pubmed", database="pubmed")
