@@ -43,10 +43,13 @@ __all__ = [
     "MergeSummary",
     "ReviewStore",
     "StoreError",
+    "StoreBusy",
     "review_path",
 ]
 
 SCHEMA_VERSION = 1
+#: Seconds a write waits for another process's write to finish before giving up.
+BUSY_TIMEOUT = 30.0
 APPLICATION_ID = 0x4C444E53  # "LDNS": marks the SQLite file as an ldnscreen review
 SUFFIX = ".ldnscreen"
 STAGES = ("title-abstract", "full-text")
@@ -55,6 +58,13 @@ LABELS = ("include", "exclude")
 
 class StoreError(Exception):
     """A review file cannot be opened or an action on it is invalid."""
+
+
+class StoreBusy(StoreError):
+    """Another process held the review's write lock for longer than the busy timeout.
+
+    Nothing of the action was written; it can be tried again.
+    """
 
 
 def review_path(name: str | Path) -> Path:
@@ -267,6 +277,7 @@ class ReviewStore:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+        self._busy_timeout = BUSY_TIMEOUT
 
     # -- opening ---------------------------------------------------------------
 
@@ -329,13 +340,23 @@ class ReviewStore:
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
+        db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA busy_timeout = 30000")
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         return db
+
+    @property
+    def busy_timeout(self) -> float:
+        """Seconds a write waits for another process's write before :class:`StoreBusy` is raised."""
+        return self._busy_timeout
+
+    @busy_timeout.setter
+    def busy_timeout(self, seconds: float) -> None:
+        self._db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        self._busy_timeout = float(seconds)
 
     def _migrate(self, from_version: int) -> None:
         for version in range(from_version + 1, SCHEMA_VERSION + 1):
@@ -378,13 +399,33 @@ class ReviewStore:
         db = self._db
         if db is None:
             raise StoreError(f"{self.path}: the review is closed")
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout for another process's write lock
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc) from None
         try:
             yield db
-        except BaseException:
+        except BaseException as exc:
             db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise self._write_error(exc) from None
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: sqlite3.OperationalError) -> Exception:
+        """The one-line error for a failed write; SQLite's own where it is not about the file."""
+        name = getattr(exc, "sqlite_errorname", "")
+        if name.startswith("SQLITE_BUSY") or "database is locked" in str(exc):
+            return StoreBusy(
+                f"{self.path} is busy: another process is writing to it (waited {self._busy_timeout:g} s); "
+                "nothing was saved, try again"
+            )
+        return exc
 
     # -- meta and blobs ---------------------------------------------------------
 

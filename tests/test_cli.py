@@ -153,6 +153,27 @@ def test_missing_review_is_a_clear_error(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "no such review" in result.output
 
 
+@pytest.mark.parametrize("command", [["import", DEMO / "embase.ris"], ["dedupe", "--yes"]])
+def test_a_busy_review_is_a_one_line_error_naming_it(review, monkeypatch, command):
+    import sqlite3
+
+    from ldnscreen import store as store_module
+
+    assert invoke("import", "ldn-review", DEMO / "pubmed.nbib", DEMO / "wos.txt").exit_code == 0
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.2)
+    other = sqlite3.connect(review, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        result = invoke(command[0], "ldn-review", *command[1:])
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert result.exit_code == 1, result.output
+    last = result.output.strip().splitlines()[-1]  # dedupe shows its plan before it merges
+    assert last.startswith(f"error: {review.name} is busy: another process is writing"), result.output
+    assert "Traceback" not in result.output
+
+
 def test_prisma_writes_the_flow_diagram(review, tmp_path):
     invoke("import", "ldn-review", DEMO / "pubmed.nbib", DEMO / "embase.ris")
     out = tmp_path / "prisma.png"

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from ldnscreen.records import Provenance, Record
-from ldnscreen.store import SCHEMA_VERSION, ReviewStore, StoreError, review_path
+from ldnscreen.store import SCHEMA_VERSION, ReviewStore, StoreBusy, StoreError, review_path
 
 
 def test_create_refuses_existing_and_open_requires_file(tmp_path):
@@ -64,6 +64,22 @@ def test_review_missing_a_table_is_refused_naming_it(tmp_path, table):
     with pytest.raises(StoreError) as info:
         ReviewStore.open(tmp_path / "r")
     assert str(info.value) == f"{review_path(tmp_path / 'r')}: not a complete ldnscreen review (table {table} missing)"
+
+
+def test_write_while_another_process_holds_the_lock_is_storebusy_naming_the_file(store, records):
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # as a long import in another process would
+    store.busy_timeout = 0.2
+    try:
+        with pytest.raises(StoreBusy) as info:
+            store.decide(records[0].id, "include")
+        assert str(info.value).startswith(f"{store.path} is busy: another process is writing")
+        assert "\n" not in str(info.value)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.decisions() == []  # nothing half-written; the same call now works
+    assert store.decide(records[0].id, "include").label == "include"
 
 
 def test_reimport_adds_nothing(store, records):
