@@ -50,12 +50,15 @@ from rich.table import Table
 from rich.text import Text
 
 from .review import QueueItem, Review
+from .store import StoreBusy
 
 __all__ = ["KeyReader", "ScreeningSession", "SessionSummary", "run_session", "show_queue", "queue_rows"]
 
 HELP = "[i]nclude  [e]xclude  [s]kip  [u]ndo  [n]ote  [q]uit"
 ENTER = "\n"
 MIN_FOR_ESTIMATE = 20
+#: Seconds a decision waits for another process's write before the reviewer is told to retry.
+SESSION_BUSY_TIMEOUT = 5.0
 QUIT_KEYS = {"q", "\x03", "\x04", ""}  # q, Ctrl-C, Ctrl-D, end of input
 
 
@@ -390,28 +393,39 @@ class ScreeningSession:
             if key in QUIT_KEYS:
                 self.console.print("quit: every decision is saved")
                 return False
-            if key == "i":
-                self._decide(item, "include", None)
-                return True
-            if key == "e":
-                confirmed, reason = self._pick_reason(item)
-                if confirmed:
-                    self._decide(item, "exclude", reason)
-                    return True
+            try:
+                done = self._act(item, key)
+            except StoreBusy as exc:  # another process is writing: nothing was saved, the reviewer retries
+                self.console.print(Text(f"✗ {exc}", style="yellow"))
                 continue
-            if key == "s":
-                self.skipped.append(item.record.id)
-                self.summary.skipped += 1
-                self.console.print("skipped")
+            if done:
                 return True
-            if key == "u":
-                self._undo()
+
+    def _act(self, item: QueueItem, key: str) -> bool:
+        """Do what ``key`` asks; ``True`` when the session moves to the next record."""
+        if key == "i":
+            self._decide(item, "include", None)
+            return True
+        if key == "e":
+            confirmed, reason = self._pick_reason(item)
+            if confirmed:
+                self._decide(item, "exclude", reason)
                 return True
-            if key == "n":
-                self._note(item)
-                continue
-            if key != ENTER:
-                self.console.print(f"{key!r}: not a key here ({HELP})", markup=False)
+            return False
+        if key == "s":
+            self.skipped.append(item.record.id)
+            self.summary.skipped += 1
+            self.console.print("skipped")
+            return True
+        if key == "u":
+            self._undo()
+            return True
+        if key == "n":
+            self._note(item)
+            return False
+        if key != ENTER:
+            self.console.print(f"{key!r}: not a key here ({HELP})", markup=False)
+        return False
 
 
 def run_session(
@@ -443,6 +457,8 @@ def run_session(
     """
     console = console or Console()
     with Review.open(review, stage=stage, background=True) as opened, KeyReader(stream) as keys:
+        # a reviewer at the keyboard hears within seconds that a save waits for another process
+        opened.store.busy_timeout = SESSION_BUSY_TIMEOUT
         # the first session after an import fits the text features (cached for later sessions)
         with console.status("ranking the records..."):
             opened.queue()

@@ -356,6 +356,37 @@ def test_skipped_records_come_back_when_nothing_else_is_left(tmp_path, records):
     assert f"showing the {len(records)} again" in out.getvalue()
 
 
+def test_decision_while_another_process_writes_is_retried_not_lost(tmp_path, records):
+    """The write lock held elsewhere: the session says the file is busy, stays, and the key pressed again saves."""
+    from rich.console import Console
+
+    from ldnscreen.session import KeyReader, ScreeningSession
+
+    path = _review(tmp_path, records)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a long import in another process
+
+    class Keys(io.StringIO):
+        def readline(self, *args):
+            line = super().readline(*args)
+            if self.tell() == len("i\ni\n") and other.in_transaction:
+                other.execute("ROLLBACK")  # the other process finishes after the first try
+            return line
+
+    out = io.StringIO()
+    with Review.open(path) as review:
+        review.store.busy_timeout = 0.2
+        session = ScreeningSession(review, KeyReader(Keys("i\ni\nq\n")), Console(file=out, width=400))
+        summary = session.run()
+    other.close()
+    text = out.getvalue()
+    assert f"{path} is busy: another process is writing to it" in text and "nothing was saved" in text
+    assert "Traceback" not in text and summary.included == 1
+    assert text.index("is busy") < text.index("include saved")
+    with ReviewStore.open(path) as store:
+        assert [d.label for d in store.decisions()] == ["include"]
+
+
 @pytest.mark.slow
 def test_real_session_latency_on_a_shared_corpus(tmp_path, shared_screening):
     """The real command on a pty, 2,500 records: the next record is drawn well within 0.2 s of a commit."""
