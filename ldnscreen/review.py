@@ -51,6 +51,7 @@ from .records import Record
 __all__ = [
     "QueueItem",
     "Progress",
+    "Refresh",
     "ScreeningQueue",
     "Review",
     "STAGES",
@@ -110,6 +111,37 @@ class Progress:
     excluded: int
     left: int
     total: int
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What other processes changed in the review since a queue last read it.
+
+    Parameters
+    ----------
+    decided : tuple of Decision
+        Decisions made elsewhere on records the queue had as unscreened
+        (they are no longer offered).
+    changed : tuple of Decision
+        Decisions made elsewhere that replace a different decision the queue
+        had (another reviewer overriding one).
+    records_changed : bool
+        Records were imported, merged or unmerged elsewhere: the queue is
+        rebuilt on its next use.
+    """
+
+    decided: tuple[Any, ...] = ()
+    changed: tuple[Any, ...] = ()
+    records_changed: bool = False
+
+
+@dataclass
+class _StoreSeen:
+    """How far a queue has read the store: the connection's data version, the log, the records."""
+
+    data_version: int
+    log_id: int
+    records_version: tuple[int, ...]
 
 
 def _check_stage(stage: str) -> str:
@@ -231,6 +263,10 @@ class ScreeningQueue:
     def unlabel(self, record_id: str) -> None:
         """Forget the label of ``record_id`` (after an undo)."""
         self._submit(self.index_of(record_id), None)
+
+    def label_of(self, record_id: str) -> int | None:
+        """The label the queue knows for ``record_id`` (1, 0, or ``None`` when unscreened)."""
+        return self._labels.get(self.index_of(record_id))
 
     def labelled(self) -> dict[str, int]:
         """Labels the queue knows, by record id."""
@@ -481,6 +517,7 @@ class Review:
         self._criteria: Any = None
         self._criteria_loaded = False
         self._queues: dict[str, ScreeningQueue] = {}
+        self._seen: dict[str, _StoreSeen] = {}
 
     # -- life cycle ---------------------------------------------------------------
     @classmethod
@@ -566,6 +603,7 @@ class Review:
         for queue in self._queues.values():
             queue.close()
         self._queues.clear()
+        self._seen.clear()
 
     # -- criteria -----------------------------------------------------------------
     @property
@@ -591,8 +629,62 @@ class Review:
         stage = _check_stage(stage or self.stage)
         queue = self._queues.get(stage)
         if queue is None:
+            # read before the queue reads records and labels: whatever lands in between is caught by refresh()
+            seen = _StoreSeen(self.store.data_version, self.store.last_log_id(), self.store.records_version())
             queue = self._queues[stage] = self._build_queue(stage)
+            self._seen[stage] = seen
         return queue
+
+    def refresh(self, stage: str | None = None) -> Refresh:
+        """Catch the queue of ``stage`` up with what other processes wrote to the review.
+
+        Another reviewer's session, ``ldnscreen label`` or an import may
+        write to the same file while this review is open. Decisions made
+        there are given to the queue (so their records are not offered again
+        and :meth:`progress` counts them); imported or merged records make
+        the queue be rebuilt on its next use. When nobody else wrote, this
+        costs one ``PRAGMA`` (SQLite's ``data_version``); otherwise one query
+        for the new log rows and one indexed query per record they touch.
+
+        Returns
+        -------
+        Refresh
+        """
+        stage = _check_stage(stage or self.stage)
+        queue, seen = self._queues.get(stage), self._seen.get(stage)
+        if queue is None or seen is None:
+            return Refresh()  # built from the store on its next use
+        version = self.store.data_version
+        if version == seen.data_version:
+            return Refresh()
+        if self.store.records_version() != seen.records_version:
+            queue.close()
+            del self._queues[stage], self._seen[stage]
+            return Refresh(records_changed=True)
+        rows = self.store.decisions_after(seen.log_id)
+        touched = dict.fromkeys(d.record_id for d in rows if d.stage == stage and d.label != "note")
+        decided, changed = [], []
+        for record_id in touched:
+            try:
+                known = queue.label_of(record_id)
+            except KeyError:  # a record merged away: not in the queue
+                continue
+            standing = self.store.standing_decision(record_id, stage)
+            label = None if standing is None else LABELS[standing.label]
+            if label == known:
+                continue  # this session's own decision, or no change
+            if label is None:
+                queue.unlabel(record_id)
+            else:
+                queue.label(record_id, label)
+                (decided if known is None else changed).append(standing)
+        seen.data_version = version
+        seen.log_id = max([seen.log_id, *(d.id for d in rows)])
+        return Refresh(decided=tuple(decided), changed=tuple(changed))
+
+    def standing_decision(self, record_id: str, stage: str | None = None) -> Any:
+        """The current decision of one record at ``stage`` as the store has it now, or ``None``."""
+        return self.store.standing_decision(record_id, _check_stage(stage or self.stage))
 
     def _build_queue(self, stage: str) -> ScreeningQueue:
         from .rankers import ActiveLearner

@@ -170,6 +170,27 @@ def _terms_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
+def _ago(timestamp: str) -> str:
+    """``'20 s ago'`` for an ISO timestamp of the decision log.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> _ago((datetime.now(timezone.utc) - timedelta(minutes=3, seconds=2)).isoformat())
+    '3 min ago'
+    """
+    from datetime import datetime, timezone
+
+    seconds = max((datetime.now(timezone.utc) - datetime.fromisoformat(timestamp)).total_seconds(), 0.0)
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
 class ScreeningSession:
     """The interactive loop, separated from the terminal so it can be driven in tests.
 
@@ -209,6 +230,7 @@ class ScreeningSession:
 
     # -- drawing ------------------------------------------------------------------
     def _next_item(self) -> QueueItem | None:
+        self._refresh()
         if self.show_first is not None:
             record_id, self.show_first = self.show_first, None
             item = self.review.item(record_id, stage=self.stage)
@@ -220,6 +242,23 @@ class ScreeningSession:
             self.skipped.clear()
             items = self.review.next(1, stage=self.stage)
         return items[0] if items else None
+
+    def _refresh(self) -> None:
+        """Catch up with other sessions and imports on the same review before drawing a record."""
+        refreshed = self.review.refresh(self.stage)
+        if refreshed.records_changed:
+            self.console.print("[dim]records were imported or merged in this review meanwhile: ranking again[/]")
+            with self.console.status("ranking the records..."):
+                self.review.queue(self.stage)
+        if refreshed.decided:
+            n = len(refreshed.decided)
+            who = ", ".join(dict.fromkeys(d.reviewer or "another session" for d in refreshed.decided))
+            self.console.print(f"{n} record{'s' if n != 1 else ''} decided meanwhile by {who}: not shown here",
+                               style="dim", highlight=False, markup=False)
+        for d in refreshed.changed:
+            self.console.print(f"{d.reviewer or 'another session'} {d.label}d {d.record_id} meanwhile, which had "
+                               f"another decision: the {d.label} is now the latest", style="yellow",
+                               highlight=False, markup=False)
 
     def render(self, item: QueueItem) -> None:
         """Draw one record."""
@@ -297,6 +336,8 @@ class ScreeningSession:
 
     # -- actions ------------------------------------------------------------------
     def _decide(self, item: QueueItem, label: str, reason: str | None) -> None:
+        # the record was undecided when drawn; someone may have decided it while it was on screen
+        earlier = self.review.standing_decision(item.record.id, self.stage)
         decision = self.review.decide(item.record.id, label, reason=reason, stage=self.stage, reviewer=self.reviewer)
         self._decided_at = time.perf_counter()
         if label == "include":
@@ -305,6 +346,11 @@ class ScreeningSession:
             self.summary.excluded += 1
         text = f"{label} saved" + (f" ({reason})" if reason else "") + f" [decision {decision.id}]"
         self.console.print(Text("✓ " + text, style="green" if label == "include" else "red"))
+        if earlier is not None:
+            who = earlier.reviewer or "another session"
+            self.console.print(f"{who} {earlier.label}d this record {_ago(earlier.decided_at)}; "
+                               f"your {label} is recorded as the latest (the log keeps both)",
+                               style="yellow", highlight=False, markup=False)
 
     def _pick_reason(self, item: QueueItem) -> tuple[bool, str | None]:
         """``(confirmed, reason)``; Esc or ``b`` goes back."""

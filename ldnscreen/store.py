@@ -791,6 +791,41 @@ class ReviewStore:
             )
         return [_row_decision(r) for r in self._db.execute(sql, {"stage": stage})]
 
+    def decisions_after(self, log_id: int) -> list[Decision]:
+        """Every log row (any stage, undos and notes included) after row ``log_id``, in order."""
+        rows = self._db.execute("SELECT * FROM decisions WHERE id > :id ORDER BY id", {"id": log_id})
+        return [_row_decision(r) for r in rows]
+
+    def last_log_id(self) -> int:
+        """Id of the newest decision-log row (0 when the log is empty)."""
+        return self._db.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
+
+    def standing_decision(self, record_id: str, stage: str = "title-abstract") -> Decision | None:
+        """The decision of one record at ``stage`` that :meth:`current_labels` would give, or ``None``.
+
+        One indexed query: what a screening session asks before it shows a record or saves a decision.
+        """
+        _check_stage(stage)
+        row = self._db.execute(
+            "SELECT * FROM decisions d WHERE record_id = :r AND stage = :stage AND label IN ('include', 'exclude') "
+            "AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id) ORDER BY id DESC LIMIT 1",
+            {"r": record_id, "stage": stage},
+        ).fetchone()
+        return None if row is None else _row_decision(row)
+
+    @property
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: changes when another connection commits to the file."""
+        return self._db.execute("PRAGMA data_version").fetchone()[0]
+
+    def records_version(self) -> tuple[int, ...]:
+        """Changes when records are imported, merged or unmerged (cheap: for noticing another process's work)."""
+        return tuple(self._db.execute(
+            "SELECT (SELECT COALESCE(MAX(seq), -1) FROM records), "
+            "(SELECT COUNT(*) FROM records WHERE merged_into IS NULL), "
+            "(SELECT COUNT(*) FROM duplicate_groups), (SELECT COUNT(undone_at) FROM duplicate_groups)"
+        ).fetchone())
+
     def current_labels(self, stage: str = "title-abstract") -> dict[str, Decision]:
         """The current decision per active record for ``stage`` (latest standing one wins).
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ldnscreen.records import Provenance, Record
-from ldnscreen.review import QueueItem, Review
+from ldnscreen.review import QueueItem, Refresh, Review
 from ldnscreen.store import ReviewStore, StoreError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,3 +232,21 @@ def test_create_takes_a_criteria_object_and_refuses_broken_criteria(tmp_path, re
     with pytest.raises(ValueError, match="criteria"):
         Review.create(tmp_path / "broken", criteria='name = "x"\n[[exclusion]]\nstage = "title-abstract"\n')
     assert not (tmp_path / "broken.ldnscreen").exists()
+
+
+def test_refresh_follows_decisions_undos_and_imports_made_in_another_process(review, records):
+    ann = review
+    first, second = [item.record.id for item in ann.next(2)]
+    assert ann.refresh() == Refresh()  # nothing written elsewhere: nothing to do
+    with Review.open(ann.store.path) as bob:
+        bob.decide(first, "exclude", reviewer="bob")
+        bob.undo(reviewer="bob")
+        bob.decide(second, "include", reviewer="bob")
+    refreshed = ann.refresh()
+    assert [(d.record_id, d.reviewer) for d in refreshed.decided] == [(second, "bob")]
+    assert [item.record.id for item in ann.next(1)] == [first]  # bob undid his exclusion: first is back
+    assert ann.progress().screened == 1 and ann.progress().included == 1
+    with Review.open(ann.store.path) as bob:
+        bob.add_records(_extra_records(2), file_name="more.ris")
+    assert ann.refresh().records_changed
+    assert ann.progress().total == len(records) + 2 and ann.progress().screened == 1

@@ -387,6 +387,77 @@ def test_decision_while_another_process_writes_is_retried_not_lost(tmp_path, rec
         assert [d.label for d in store.decisions()] == ["include"]
 
 
+class _Keys(io.StringIO):
+    """Key lines that run ``actions[n]`` just before the n-th line is read (what another process does meanwhile)."""
+
+    def __init__(self, text: str, actions: dict) -> None:
+        super().__init__(text)
+        self.actions, self.n = actions, 0
+
+    def readline(self, *args):
+        action = self.actions.get(self.n)
+        self.n += 1
+        if action is not None:
+            action()
+        return super().readline(*args)
+
+
+def test_two_sessions_on_one_review_see_each_others_decisions(tmp_path, records):
+    """Bob decides in another process: ann's session skips his records and says when she overrides one."""
+    from rich.console import Console
+
+    from ldnscreen.session import KeyReader, ScreeningSession
+
+    path = _review(tmp_path, records)
+    out = io.StringIO()
+    with Review.open(path, background=True) as ann, Review.open(path) as bob:
+        session = ScreeningSession(ann, KeyReader(io.StringIO()), Console(file=out, width=400), reviewer="ann")
+        first = session._next_item()
+        bob.decide(first.record.id, "exclude", reviewer="bob")  # while ann reads it
+        session._decide(first, "include", None)
+        ann.queue().wait(60)
+        upcoming = ann.next(2)  # what ann would see next; bob decides both
+        for item in upcoming:
+            bob.decide(item.record.id, "exclude", reviewer="bob")
+        shown = session._next_item()
+        progress = ann.progress()
+        bob.decide(first.record.id, "exclude", reviewer="bob")  # bob overrides ann in turn
+        session._next_item()
+    text = out.getvalue()
+    assert f"bob excluded {first.record.id} meanwhile, which had another decision" in text
+    assert "bob excluded this record" in text and "s ago; your include is recorded as the latest" in text
+    assert "2 records decided meanwhile by bob" in text
+    assert shown.record.id not in {item.record.id for item in upcoming} | {first.record.id}
+    assert (progress.screened, progress.included, progress.left) == (3, 1, len(records) - 3)
+    with ReviewStore.open(path) as store:
+        log = [(d.reviewer, d.label) for d in store.decisions() if d.record_id == first.record.id]
+        assert log == [("bob", "exclude"), ("ann", "include"), ("bob", "exclude")]
+
+
+def test_session_screens_records_imported_meanwhile_before_saying_all_screened(tmp_path, records):
+    from rich.console import Console
+
+    from ldnscreen.session import KeyReader, ScreeningSession
+
+    path = _review(tmp_path, records)
+    more = _more(3)
+
+    def colleague_imports():
+        with Review.open(path) as other:
+            other.add_records(more, file_name="more.nbib")
+
+    out = io.StringIO()
+    keys = _Keys("i\n" * 20, {1: colleague_imports})
+    with Review.open(path, background=True) as review:
+        summary = ScreeningSession(review, KeyReader(keys), Console(file=out, width=400)).run()
+    text = out.getvalue()
+    assert summary.finished and summary.included == len(records) + len(more)
+    assert "imported or merged in this review meanwhile" in text
+    assert f"left {len(records) + len(more) - 2}" in text  # counts from the store, new records included
+    with ReviewStore.open(path) as store:
+        assert store.counts()["title-abstract"]["left"] == 0
+
+
 @pytest.mark.slow
 def test_real_session_latency_on_a_shared_corpus(tmp_path, shared_screening):
     """The real command on a pty, 2,500 records: the next record is drawn well within 0.2 s of a commit."""
