@@ -32,11 +32,12 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 @contextmanager
-def _open(review: str):
+def _open(review: str, *, readonly: bool = False):
+    """The open review; ``readonly`` for commands that only read it (they work on a read-only file)."""
     from .store import ReviewStore, StoreError
 
     try:
-        store = ReviewStore.open(review)
+        store = ReviewStore.open(review, readonly=readonly)
     except StoreError as exc:
         _fail(str(exc))
     try:
@@ -145,7 +146,7 @@ def status(
 
     if format not in ("table", "json"):
         _fail(f"--format must be table or json, not {format!r}")
-    with _open(review) as store, _clear_errors():
+    with _open(review, readonly=True) as store, _clear_errors():
         print_status(console, review_status(store), store=store, as_json=(format == "json"))
 
 
@@ -159,7 +160,7 @@ def export(
     """Write the review's records with their decisions (RIS, CSV or XLSX)."""
     from .commands import export_review
 
-    with _open(review) as store, _clear_errors():
+    with _open(review, readonly=True) as store, _clear_errors():
         n = export_review(store, out, format=format, stage=stage)
     console.print(f"wrote {n} records to {out}")
 
@@ -174,7 +175,7 @@ def prisma(
 
     from .prisma import draw_prisma, prisma_counts
 
-    with _open(review) as store, _clear_errors():
+    with _open(review, readonly=True) as store, _clear_errors():
         flow = prisma_counts(store)
     draw_prisma(flow, out)
     out.with_suffix(".json").write_text(json.dumps(flow.to_dict(), indent=2))

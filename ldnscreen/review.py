@@ -539,11 +539,16 @@ class Review:
         return cls(ReviewStore.create(path, criteria_text=_criteria_text(criteria)), **kwargs)
 
     @classmethod
-    def open(cls, path: str | Path, **kwargs: Any) -> "Review":
-        """Open an existing review file (``NAME`` or ``NAME.ldnscreen``)."""
+    def open(cls, path: str | Path, *, readonly: bool = False, **kwargs: Any) -> "Review":
+        """Open an existing review file (``NAME`` or ``NAME.ldnscreen``).
+
+        With ``readonly=True`` a review that cannot be written is opened to
+        read (see :meth:`ldnscreen.store.ReviewStore.open`); the ranking is
+        then computed without caching it.
+        """
         from .store import ReviewStore
 
-        return cls(ReviewStore.open(path), **kwargs)
+        return cls(ReviewStore.open(path, readonly=readonly), **kwargs)
 
     def close(self) -> None:
         """Stop background retraining and close the store."""
@@ -727,11 +732,25 @@ class Review:
             return TextFeatures.from_bytes(features_blob), load_matrix(matrix_blob)
         X = features.fit_transform(records)
         # a stale cache (records changed by an import or a dedupe) is replaced, not kept
-        self.store.delete_blobs("matrix:")
-        self.store.delete_blobs("features:")
-        self.store.put_blob(matrix_key, save_matrix(X))
-        self.store.put_blob(features_key, features.to_bytes())
+        self._cache({"matrix:": (matrix_key, save_matrix(X)), "features:": (features_key, features.to_bytes())})
         return features, X
+
+    def _cache(self, entries: dict[str, tuple[str, bytes]]) -> None:
+        """Replace the cached blobs under each prefix; skipped when the review cannot be written now.
+
+        The cache only saves the next session time: a review opened read-only,
+        or busy with another process's write, is ranked without it.
+        """
+        from .store import StoreBusy
+
+        if getattr(self.store, "readonly", False):
+            return
+        try:
+            for prefix, (key, data) in entries.items():
+                self.store.delete_blobs(prefix)
+                self.store.put_blob(key, data)
+        except StoreBusy:
+            pass
 
     def _prior_scores(self, records: Sequence[Record], X: Any, features: Any) -> np.ndarray:
         text = self.store.criteria_text or ""
@@ -744,8 +763,7 @@ class Review:
         scores = np.asarray(CriteriaPrior(self.criteria).scores(records, X, features), dtype=float)
         buffer = io.BytesIO()
         np.save(buffer, scores, allow_pickle=False)
-        self.store.delete_blobs("prior:")
-        self.store.put_blob(key, buffer.getvalue())
+        self._cache({"prior:": (key, buffer.getvalue())})
         return scores
 
     def _candidates(self, stage: str) -> set[str] | None:

@@ -566,7 +566,7 @@ def show_queue(review: str | Path, *, n: int = 20, format: str = "table", stage:
     if format not in ("table", "csv", "json"):
         raise ValueError(f"format must be table, csv or json, not {format!r}")
     console = console or Console()
-    with Review.open(review, stage=stage) as opened:
+    with Review.open(review, stage=stage, readonly=True) as opened:
         items = opened.next(n)
         progress = opened.progress()
     rows = queue_rows(items)

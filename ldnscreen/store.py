@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -278,6 +279,8 @@ class ReviewStore:
         self.path = path
         self._db = connection
         self._busy_timeout = BUSY_TIMEOUT
+        #: opened with ``readonly=True`` and not writable: every write raises StoreError
+        self.readonly = False
 
     # -- opening ---------------------------------------------------------------
 
@@ -301,13 +304,33 @@ class ReviewStore:
         return store
 
     @classmethod
-    def open(cls, path: str | Path) -> "ReviewStore":
-        """Open an existing review, checking that it is one and its schema version."""
+    def open(cls, path: str | Path, *, readonly: bool = False) -> "ReviewStore":
+        """Open an existing review, checking that it is one and its schema version.
+
+        Parameters
+        ----------
+        path : str or Path
+            ``NAME`` or ``NAME.ldnscreen``.
+        readonly : bool, default=False
+            Only read it: a review that cannot be written (a read-only file,
+            or a folder where SQLite cannot create the ``-wal`` and ``-shm``
+            files) is opened read-only instead of refused. Without it such a
+            review is refused here, before any work, rather than at the
+            first write.
+
+        Raises
+        ------
+        StoreError
+            One line naming the file and what is wrong with it.
+        """
         path = review_path(path)
         if not path.exists():
             raise StoreError(f"{path}: no such review (create it with `ldnscreen init {path.stem}`)")
+        problem = _unwritable(path)
+        if problem is not None and not readonly:
+            raise StoreError(problem)
         try:
-            db = cls._connect(path)
+            db = cls._connect(path) if problem is None else cls._connect_readonly(path)
             version = db.execute("PRAGMA user_version").fetchone()[0]
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
         except sqlite3.DatabaseError as exc:
@@ -322,10 +345,33 @@ class ReviewStore:
                 f"({SCHEMA_VERSION}); upgrade ldnscreen to open it"
             )
         store = cls(path, db)
+        store.readonly = problem is not None
         if version < SCHEMA_VERSION:
+            if store.readonly:
+                store.close()
+                raise StoreError(f"{problem}; it needs upgrading to schema version {SCHEMA_VERSION} before it is read")
             store._migrate(version)
         store._check_tables()
         return store
+
+    @staticmethod
+    def _connect_readonly(path: Path) -> sqlite3.Connection:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False)
+            db.execute("PRAGMA user_version")
+        except sqlite3.OperationalError:
+            # a WAL review in a folder where the -shm file cannot be made: safe to read as an immutable file
+            # only when no -wal file holds changes not yet folded into it (no one can write here either)
+            wal = path.with_name(path.name + "-wal")
+            if wal.exists() and wal.stat().st_size:
+                raise StoreError(
+                    f"{path}: cannot be read: its folder {path.parent} is not writable and {wal.name} holds changes "
+                    "not yet saved into the review (open it once where the folder is writable)"
+                ) from None
+            db = sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        return db
 
     def _check_tables(self) -> None:
         """Refuse a review missing a table (dropped by hand): every command would fail on it later."""
@@ -399,6 +445,8 @@ class ReviewStore:
         db = self._db
         if db is None:
             raise StoreError(f"{self.path}: the review is closed")
+        if self.readonly:
+            raise StoreError(_unwritable(self.path) or f"{self.path} was opened read-only")
         try:
             db.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout for another process's write lock
         except sqlite3.OperationalError as exc:
@@ -420,6 +468,8 @@ class ReviewStore:
     def _write_error(self, exc: sqlite3.OperationalError) -> Exception:
         """The one-line error for a failed write; SQLite's own where it is not about the file."""
         name = getattr(exc, "sqlite_errorname", "")
+        if name.startswith("SQLITE_READONLY"):
+            return StoreError(_unwritable(self.path) or f"{self.path} is read-only ({exc})")
         if name.startswith("SQLITE_BUSY") or "database is locked" in str(exc):
             return StoreBusy(
                 f"{self.path} is busy: another process is writing to it (waited {self._busy_timeout:g} s); "
@@ -936,6 +986,17 @@ class ReviewStore:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why SQLite cannot write the review at ``path`` (one line), or ``None`` when it can."""
+    if not os.access(path, os.W_OK):
+        return f"{path} is read-only: this command writes to the review (make it writable, or work on a copy)"
+    folder = path.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (f"{path}: its folder {folder} is not writable, and SQLite writes a review through "
+                f"{path.name}-wal and {path.name}-shm beside it (make the folder writable, or work on a copy)")
+    return None
 
 
 def _check_stage(stage: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -172,6 +173,49 @@ def test_a_busy_review_is_a_one_line_error_naming_it(review, monkeypatch, comman
     last = result.output.strip().splitlines()[-1]  # dedupe shows its plan before it merges
     assert last.startswith(f"error: {review.name} is busy: another process is writing"), result.output
     assert "Traceback" not in result.output
+
+
+def _unprivileged(args, cwd):
+    """Run the CLI where file permissions apply (root ignores them): as is, or under setpriv without its overrides."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: permissions cannot be tested")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([*prefix, sys.executable, "-m", "ldnscreen", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, input="i\nq\n", timeout=300)
+
+
+@pytest.mark.parametrize("where", ["read-only file", "read-only folder"])
+def test_read_only_review_is_read_by_reading_commands_and_refused_by_writing_ones(review, tmp_path, where):
+    assert invoke("import", "ldn-review", DEMO / "pubmed.nbib").exit_code == 0
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    path = locked / "r.ldnscreen"
+    path.write_bytes(review.read_bytes())
+    (tmp_path / "out").mkdir()
+    path.chmod(0o444 if where == "read-only file" else 0o644)
+    locked.chmod(0o755 if where == "read-only file" else 0o555)
+    try:
+        for command in (["status"], ["queue", "-n", "2", "--format", "csv"], ["export", "-o", "out/r.csv"],
+                        ["prisma", "-o", "out/p.png"]):
+            result = _unprivileged([command[0], "locked/r", *command[1:]], tmp_path)
+            assert result.returncode == 0, (command, result.stderr)
+        problem = "locked/r.ldnscreen is read-only: " if where == "read-only file" else \
+            "locked/r.ldnscreen: its folder locked is not writable"
+        for command in (["screen"], ["label", DATA / "records.csv"], ["stop", "--force"]):
+            result = _unprivileged([command[0], "locked/r", *command[1:]], tmp_path)
+            assert result.returncode == 1 and result.stderr.startswith(f"error: {problem}"), (command, result.stderr)
+            assert len(result.stderr.strip().splitlines()) == 1 and not result.stdout
+    finally:
+        locked.chmod(0o755)
+    assert len((tmp_path / "out" / "r.csv").read_text().splitlines()) > 20
 
 
 def test_prisma_writes_the_flow_diagram(review, tmp_path):

@@ -82,6 +82,45 @@ def test_write_while_another_process_holds_the_lock_is_storebusy_naming_the_file
     assert store.decide(records[0].id, "include").label == "include"
 
 
+def _deny_writing(monkeypatch, denied):
+    """``os.access`` says ``denied`` cannot be written (root passes every permission check)."""
+    real = os.access
+
+    def access(path, mode, *args, **kwargs):
+        if os.path.abspath(path) == os.path.abspath(denied) and mode & os.W_OK:
+            return False
+        return real(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+
+
+def test_read_only_review_is_refused_for_writing_and_opened_to_read(store, records, monkeypatch):
+    store.decide(records[0].id, "include")
+    path = store.path
+    store.close()
+    _deny_writing(monkeypatch, path)
+    with pytest.raises(StoreError) as info:
+        ReviewStore.open(path)  # refused before any work, not at the first decision
+    assert str(info.value).startswith(f"{path} is read-only: this command writes to the review")
+    with ReviewStore.open(path, readonly=True) as readonly:
+        assert readonly.readonly and list(readonly.current_labels()) == [records[0].id]
+        with pytest.raises(StoreError, match="is read-only"):
+            readonly.decide(records[1].id, "include")
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):  # the connection itself cannot write
+            readonly._db.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+
+
+def test_review_in_a_read_only_folder_is_refused_for_writing_naming_the_folder(store, monkeypatch):
+    path = store.path
+    store.close()
+    _deny_writing(monkeypatch, path.parent)
+    with pytest.raises(StoreError) as info:
+        ReviewStore.open(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: its folder {path.parent} is not writable")
+    assert f"{path.name}-wal" in message and "attempt to write" not in message
+
+
 def test_reimport_adds_nothing(store, records):
     before = store.counts()
     summary = store.add_records(records[:3], file_name="pubmed.export", content=b"pubmed", database="pubmed")

@@ -180,7 +180,7 @@ def records_to_extract(source: str | Path, *, included_only: bool = False) -> li
         with open(path, "rb") as handle:
             is_review = handle.read(16) == b"SQLite format 3\x00"
     if is_review:
-        with ReviewStore.open(path) as store:
+        with ReviewStore.open(path, readonly=True) as store:
             records = store.records()
             if not included_only:
                 return records
