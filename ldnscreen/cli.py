@@ -161,7 +161,10 @@ def export(
     from .commands import export_review
 
     with _open(review, readonly=True) as store, _clear_errors():
-        n = export_review(store, out, format=format, stage=stage)
+        try:
+            n = export_review(store, out, format=format, stage=stage)
+        except OSError as exc:  # the review was read; the output could not be written
+            _fail(f"{exc.filename or out}: cannot write the export ({exc.strerror or exc})")
     console.print(f"wrote {n} records to {out}")
 
 
@@ -177,8 +180,11 @@ def prisma(
 
     with _open(review, readonly=True) as store, _clear_errors():
         flow = prisma_counts(store)
-    draw_prisma(flow, out)
-    out.with_suffix(".json").write_text(json.dumps(flow.to_dict(), indent=2))
+    try:
+        draw_prisma(flow, out)
+        out.with_suffix(".json").write_text(json.dumps(flow.to_dict(), indent=2))
+    except OSError as exc:
+        _fail(f"{exc.filename or out}: cannot write the flow diagram ({exc.strerror or exc})")
     console.print_json(json.dumps(flow.to_dict()))
     console.print(f"flow diagram written to {out}")
 

@@ -290,17 +290,32 @@ class ReviewStore:
         path = review_path(path)
         if path.exists():
             raise StoreError(f"{path}: a review already exists here; open it instead of creating it")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        store = cls(path, cls._connect(path))
-        store._migrate(0)
-        with store.transaction() as db:
-            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            for key, value in (
-                ("name", name or path.stem),
-                ("created_at", _now()),
-                ("criteria", criteria_text),
-            ):
-                db.execute("INSERT INTO meta (key, value) VALUES (:key, :value)", {"key": key, "value": value})
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the review: cannot make its folder "
+                             f"{exc.filename or path.parent} ({exc.strerror or exc})") from None
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise StoreError(f"{path}: cannot create the review: its folder {path.parent} is not writable")
+        store = None
+        try:
+            store = cls(path, cls._connect(path))
+            store._migrate(0)
+            with store.transaction() as db:
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                for key, value in (
+                    ("name", name or path.stem),
+                    ("created_at", _now()),
+                    ("criteria", criteria_text),
+                ):
+                    db.execute("INSERT INTO meta (key, value) VALUES (:key, :value)", {"key": key, "value": value})
+        except sqlite3.Error as exc:  # e.g. a full disk: no half-made review is left behind
+            if store is not None:
+                store.close()
+            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            raise StoreError(f"{path}: cannot create the review ({exc})") from None
         return store
 
     @classmethod

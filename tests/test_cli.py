@@ -218,6 +218,25 @@ def test_read_only_review_is_read_by_reading_commands_and_refused_by_writing_one
     assert len((tmp_path / "out" / "r.csv").read_text().splitlines()) > 20
 
 
+def test_writing_into_a_read_only_folder_is_one_line_naming_the_path(review, tmp_path):
+    assert invoke("import", "ldn-review", DEMO / "pubmed.nbib").exit_code == 0
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    try:
+        expected = {
+            ("init", "locked/new"): "locked/new.ldnscreen: cannot create the review: its folder locked is not writable",
+            ("export", "ldn-review", "-o", "locked/x.csv"): "locked/x.csv: cannot write the export",
+            ("prisma", "ldn-review", "-o", "locked/p.png"): "locked/p.png: cannot write the flow diagram",
+        }
+        for command, message in expected.items():
+            result = _unprivileged(command, tmp_path)
+            assert result.returncode == 1 and result.stderr.startswith(f"error: {message}"), (command, result.stderr)
+            assert len(result.stderr.strip().splitlines()) == 1
+    finally:
+        locked.chmod(0o755)
+    assert list(locked.iterdir()) == []
+
+
 def test_prisma_writes_the_flow_diagram(review, tmp_path):
     invoke("import", "ldn-review", DEMO / "pubmed.nbib", DEMO / "embase.ris")
     out = tmp_path / "prisma.png"

@@ -121,6 +121,15 @@ def test_review_in_a_read_only_folder_is_refused_for_writing_naming_the_folder(s
     assert f"{path.name}-wal" in message and "attempt to write" not in message
 
 
+def test_create_where_the_folder_cannot_be_made_is_one_line_naming_it(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file where the review's folder would go")
+    with pytest.raises(StoreError) as info:
+        ReviewStore.create(tmp_path / "notes.txt" / "r")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'notes.txt' / 'r.ldnscreen'}: cannot create the review: cannot make")
+    assert str(tmp_path / "notes.txt") in message
+
+
 def test_reimport_adds_nothing(store, records):
     before = store.counts()
     summary = store.add_records(records[:3], file_name="pubmed.export", content=b"pubmed", database="pubmed")
