@@ -46,16 +46,31 @@ def _open(review: str, *, readonly: bool = False):
         store.close()
 
 
+#: SQLite errors about the review file itself (not about a query): reported as one line naming the file.
+_FILE_ERRORS = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_BUSY",
+                "SQLITE_LOCKED", "SQLITE_READONLY")
+
+
 @contextmanager
-def _clear_errors():
-    """Turn the library's expected errors into one-line messages and exit code 1."""
+def _clear_errors(review: Optional[str] = None):
+    """Turn the library's expected errors into one-line messages and exit code 1.
+
+    With ``review``, SQLite's errors about that file (damaged, disk full,
+    I/O) are reported naming it, too.
+    """
+    import sqlite3
+
     from .io import ReadError
-    from .store import StoreError
+    from .store import StoreError, review_path
 
     try:
         yield
     except (ReadError, StoreError, ValueError) as exc:
         _fail(str(exc))
+    except sqlite3.DatabaseError as exc:
+        if review is None or not getattr(exc, "sqlite_errorname", "").startswith(_FILE_ERRORS):
+            raise
+        _fail(f"{review_path(review)}: {exc}")
 
 
 @app.command()
@@ -66,7 +81,7 @@ def init(
     """Create a new review: one SQLite file NAME.ldnscreen."""
     from .commands import init_review
 
-    with _clear_errors():
+    with _clear_errors(review):
         store = init_review(review, criteria)
     console.print(f"created [bold]{store.path}[/]" + (f" with criteria from {criteria}" if criteria else ""))
     store.close()
@@ -84,7 +99,7 @@ def import_(
     from .commands import import_exports
     from .report import print_import
 
-    with _open(review) as store, _clear_errors():
+    with _open(review) as store, _clear_errors(review):
         report = import_exports(store, files, skip_bad=skip_bad, format=format, encoding=encoding)
         print_import(console, report)
 
@@ -101,7 +116,7 @@ def dedupe(
     from .commands import apply_dedupe, plan_dedupe
     from .report import print_dedupe_plan
 
-    with _open(review) as store, _clear_errors():
+    with _open(review) as store, _clear_errors(review):
         if undo is not None:
             gid = store.undo_merge(undo or None)
             console.print(f"undid merge {gid}")
@@ -146,7 +161,7 @@ def status(
 
     if format not in ("table", "json"):
         _fail(f"--format must be table or json, not {format!r}")
-    with _open(review, readonly=True) as store, _clear_errors():
+    with _open(review, readonly=True) as store, _clear_errors(review):
         print_status(console, review_status(store), store=store, as_json=(format == "json"))
 
 
@@ -160,7 +175,7 @@ def export(
     """Write the review's records with their decisions (RIS, CSV or XLSX)."""
     from .commands import export_review
 
-    with _open(review, readonly=True) as store, _clear_errors():
+    with _open(review, readonly=True) as store, _clear_errors(review):
         try:
             n = export_review(store, out, format=format, stage=stage)
         except OSError as exc:  # the review was read; the output could not be written
@@ -178,7 +193,7 @@ def prisma(
 
     from .prisma import draw_prisma, prisma_counts
 
-    with _open(review, readonly=True) as store, _clear_errors():
+    with _open(review, readonly=True) as store, _clear_errors(review):
         flow = prisma_counts(store)
     try:
         draw_prisma(flow, out)
@@ -199,7 +214,7 @@ def queue(
     """Show the next records in priority order, with score, suggested exclusion reason and top terms."""
     from .session import show_queue
 
-    with _clear_errors():
+    with _clear_errors(review):
         show_queue(review, n=n, format=format, stage=stage, console=console)
 
 
@@ -212,7 +227,7 @@ def screen(
     """Screen records one at a time in the terminal: i include, e exclude, s skip, u undo, n note, q quit."""
     from .session import run_session
 
-    with _clear_errors():
+    with _clear_errors(review):
         run_session(review, reviewer=reviewer, stage=stage, console=console)
 
 
@@ -228,7 +243,7 @@ def label(
     """Import decisions from another tool or a colleague's spreadsheet, all in one transaction."""
     from .labels_import import import_decisions
 
-    with _open(review) as store, _clear_errors():
+    with _open(review) as store, _clear_errors(review):
         report = import_decisions(store, file, stage=stage, reviewer=reviewer, label_column=column, dry_run=dry_run)
     console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
 
@@ -379,7 +394,7 @@ def stop(
     """Test a stopping rule on the decisions so far; record the stop decision when it fires."""
     from .commands import stop_screening
 
-    with _open(review) as store, _clear_errors():
+    with _open(review) as store, _clear_errors(review):
         outcome = stop_screening(store, rule, stage=stage, reviewer=reviewer, force=force)
     kind = "statistical guarantee" if outcome.guarantee else "heuristic, no guarantee"
     console.print(f"{outcome.rule} ({kind}) after {outcome.screened} of {outcome.total}: {escape(outcome.message)}",

@@ -237,6 +237,22 @@ def test_writing_into_a_read_only_folder_is_one_line_naming_the_path(review, tmp
     assert list(locked.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", [["status"], ["export", "-o", "out.csv"], ["queue"]])
+def test_a_damaged_review_is_a_one_line_error_naming_it(review, command):
+    import sqlite3
+
+    assert invoke("import", "ldn-review", DEMO / "pubmed.nbib").exit_code == 0
+    db = sqlite3.connect(review)
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'records'").fetchone()[0]
+    db.close()
+    with open(review, "r+b") as handle:  # the records table's first page overwritten, as a bad disk might
+        handle.seek((root - 1) * page_size)
+        handle.write(b"\xff" * page_size)
+    result = invoke(command[0], "ldn-review", *command[1:])
+    assert result.exit_code == 1 and result.output == "error: ldn-review.ldnscreen: database disk image is malformed\n"
+
+
 def test_prisma_writes_the_flow_diagram(review, tmp_path):
     invoke("import", "ldn-review", DEMO / "pubmed.nbib", DEMO / "embase.ris")
     out = tmp_path / "prisma.png"
