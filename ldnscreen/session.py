@@ -20,6 +20,12 @@ moment loses no decision it acknowledged. The ranker retrains in a
 background thread (see :mod:`ldnscreen.review`), so the next record appears
 at once.
 
+Before each record the session catches up with other processes writing to the
+same review (:meth:`ldnscreen.review.Review.refresh`): another reviewer's
+decisions, imports and merges. When the review is busy (another process
+holds its write lock), a decision is not saved and the reviewer is asked to
+press the key again.
+
 Keys are read one at a time from a terminal (``termios`` cbreak mode); when
 standard input is not a terminal (a pipe, a test), one line is read per key,
 and an empty line is Enter.
