@@ -672,8 +672,12 @@ class Review:
         for record_id in touched:
             try:
                 known = queue.label_of(record_id)
-            except KeyError:  # a record merged away: not in the queue
-                continue
+            except KeyError:  # a copy merged away: its decision is the record it was merged into's
+                record_id = self.store.active_id(record_id)
+                try:
+                    known = queue.label_of(record_id)
+                except KeyError:
+                    continue
             standing = self.store.standing_decision(record_id, stage)
             label = None if standing is None else LABELS[standing.label]
             if label == known:

@@ -871,12 +871,20 @@ class ReviewStore:
         One indexed query: what a screening session asks before it shows a record or saves a decision.
         """
         _check_stage(stage)
+        if stage == "full-text":  # (a full-text decision stands while the record is included)
+            screened = self.standing_decision(record_id, "title-abstract")
+            if screened is None or screened.label != "include":
+                return None
+        # the record and the copies merged into it (indexed by merged_into), as current_labels reads them
         row = self._db.execute(
-            "SELECT * FROM decisions d WHERE record_id = :r AND stage = :stage AND label IN ('include', 'exclude') "
+            "WITH RECURSIVE copies(id) AS (SELECT :r UNION SELECT r.id FROM records r JOIN copies c "
+            "ON r.merged_into = c.id) "
+            "SELECT * FROM decisions d WHERE record_id IN (SELECT id FROM copies) AND stage = :stage "
+            "AND label IN ('include', 'exclude') "
             "AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id) ORDER BY id DESC LIMIT 1",
             {"r": record_id, "stage": stage},
         ).fetchone()
-        return None if row is None else _row_decision(row)
+        return None if row is None else replace(_row_decision(row), record_id=record_id)
 
     @property
     def data_version(self) -> int:

@@ -250,3 +250,16 @@ def test_refresh_follows_decisions_undos_and_imports_made_in_another_process(rev
         bob.add_records(_extra_records(2), file_name="more.ris")
     assert ann.refresh().records_changed
     assert ann.progress().total == len(records) + 2 and ann.progress().screened == 1
+
+
+def test_refresh_reads_a_decision_on_a_merged_copy_as_the_kept_record(review, records):
+    review.store.decide(records[4].id, "include", reviewer="ann")
+    review.store.merge_duplicates([(records[1], [records[1].id, records[4].id], "doi", 1.0)])
+    assert review.store.standing_decision(records[1].id).label == "include"
+    assert review.store.standing_decision(records[1].id).record_id == records[1].id
+    queue = review.queue()
+    assert queue.labelled() == {records[1].id: 1}
+    with Review.open(review.store.path) as bob:  # bob undoes ann's decision, made on the copy
+        assert bob.undo().record_id == records[4].id
+    review.refresh()
+    assert queue.labelled() == {} and review.progress().screened == 0
