@@ -126,7 +126,8 @@ def _stopped_import_note(failed: str, imported: Sequence[ImportSummary], not_rea
         if summary.already_imported:
             return "already imported, nothing added"
         skipped = f", {summary.skipped} skipped" if summary.skipped else ""
-        return f"{summary.records_added} records added{skipped}"
+        added = summary.records_added
+        return f"{added} record{'s' if added != 1 else ''} added{skipped}"
 
     kept = ", ".join(f"{s.file} ({counts(s)})" for s in imported)
     note = f"nothing of {failed} was stored, but the files before it were imported and stay in the review: {kept}"
