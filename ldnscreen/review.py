@@ -667,6 +667,11 @@ class Review:
             del self._queues[stage], self._seen[stage]
             return Refresh(records_changed=True)
         rows = self.store.decisions_after(seen.log_id)
+        if stage == "full-text" and any(d.stage == "title-abstract" and d.label != "note" for d in rows):
+            # title-abstract decisions made elsewhere change which records the full-text queue holds
+            queue.close()
+            del self._queues[stage], self._seen[stage]
+            return Refresh(records_changed=True)
         touched = dict.fromkeys(d.record_id for d in rows if d.stage == stage and d.label != "note")
         decided, changed = [], []
         for record_id in touched:
@@ -848,8 +853,10 @@ class Review:
             queue.label(record_id, LABELS[label])
         return decision
 
-    def undo(self, stage: str | None = None, reviewer: str | None = None) -> Any:
-        """Undo the last decision at ``stage`` (by ``reviewer`` when given).
+    def undo(self, stage: str | None = None, reviewer: str | None = None, *,
+             among: Sequence[int] | None = None) -> Any:
+        """Undo the last decision at ``stage`` (by ``reviewer`` when given; one of the
+        decision ids ``among`` when given, as a screening session undoes its own).
 
         Returns
         -------
@@ -857,7 +864,7 @@ class Review:
             The decision undone, or ``None`` when there was nothing to undo.
         """
         stage = _check_stage(stage or self.stage)
-        undone = self.store.undo_last(stage=stage, reviewer=reviewer)
+        undone = self.store.undo_last(stage=stage, reviewer=reviewer, among=among)
         queue = self._queues.get(stage)
         if undone is not None and queue is not None:
             record_id = self.store.active_id(undone.record_id)  # (a decision on a copy merged since)

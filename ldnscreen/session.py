@@ -224,6 +224,7 @@ class ScreeningSession:
         self.summary = SessionSummary()
         self.skipped: list[str] = []
         self.show_first: str | None = None
+        self._decided: list[int] = []  # ids of the decisions this session made, for undo
         criteria = review.criteria
         self.highlight = _terms_pattern(criteria.inclusion_terms if criteria is not None else ())
         self.reasons = review.reasons(self.stage)
@@ -253,7 +254,8 @@ class ScreeningSession:
         """Catch up with other sessions and imports on the same review before drawing a record."""
         refreshed = self.review.refresh(self.stage)
         if refreshed.records_changed:
-            self.console.print("[dim]records were imported or merged in this review meanwhile: ranking again[/]")
+            self.console.print("[dim]records were imported or merged (or, for full text, decided at "
+                               "title-abstract) elsewhere meanwhile: ranking again[/]")
             with self.console.status("ranking the records..."):
                 self.review.queue(self.stage)
         if refreshed.decided:
@@ -345,6 +347,7 @@ class ScreeningSession:
         # the record was undecided when drawn; someone may have decided it while it was on screen
         earlier = self.review.standing_decision(item.record.id, self.stage)
         decision = self.review.decide(item.record.id, label, reason=reason, stage=self.stage, reviewer=self.reviewer)
+        self._decided.append(decision.id)
         self._decided_at = time.perf_counter()
         if label == "include":
             self.summary.included += 1
@@ -400,12 +403,17 @@ class ScreeningSession:
             self.console.print("no note")
 
     def _undo(self) -> None:
-        undone = self.review.undo(stage=self.stage, reviewer=self.reviewer)
+        # this session's own decisions first: another session on the review may have decided since
+        undone = self.review.undo(stage=self.stage, reviewer=self.reviewer, among=self._decided) if self._decided else None
+        if undone is None and (self.reviewer is not None or not self._decided):
+            # none of its own left: the reviewer's latest (after a restart, say); without a reviewer
+            # only in a session that decided nothing, so as not to undo someone else's after one's own
+            undone = self.review.undo(stage=self.stage, reviewer=self.reviewer)
         if undone is None:
             self.console.print("nothing to undo")
             return
         self.summary.undone += 1
-        self.show_first = undone.record_id
+        self.show_first = self.review.store.active_id(undone.record_id)  # (a copy merged since: its record)
         self.console.print(f"undid {undone.label} of {undone.record_id}: it is shown again")
 
     # -- the loop -----------------------------------------------------------------

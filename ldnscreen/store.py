@@ -821,17 +821,25 @@ class ReviewStore:
         )
         return Decision(cur.lastrowid, record_id, stage, label, reason, reviewer, decided_at, note, undoes)
 
-    def undo_last(self, stage: str = "title-abstract", reviewer: str | None = None) -> Decision | None:
+    def undo_last(
+        self, stage: str = "title-abstract", reviewer: str | None = None, *, among: Sequence[int] | None = None
+    ) -> Decision | None:
         """Undo the latest standing decision of ``stage`` (by ``reviewer`` if given).
 
-        Returns the decision that was undone, or ``None`` when there is none.
+        With ``among`` (decision ids, e.g. those one screening session made), only
+        one of those: another session's decisions on the same review are never
+        undone by it. Returns the decision that was undone, or ``None`` when there
+        is none.
         """
         _check_stage(stage)
         with self.transaction() as db:
             params = {"stage": stage, "reviewer": reviewer}
+            only = ""
+            if among is not None:
+                only = f"AND id IN ({', '.join(str(int(i)) for i in among) or 'NULL'}) "
             row = db.execute(
                 "SELECT * FROM decisions d WHERE stage = :stage AND label IN ('include', 'exclude') "
-                "AND (:reviewer IS NULL OR reviewer = :reviewer) "
+                "AND (:reviewer IS NULL OR reviewer = :reviewer) " + only +
                 "AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id) ORDER BY id DESC LIMIT 1",
                 params,
             ).fetchone()
@@ -930,15 +938,13 @@ class ReviewStore:
         """Groups of records (e.g. planned duplicates) whose members' current decisions differ.
 
         Returns one ``{"record_ids", "decisions"}`` per such group, ``decisions`` mapping
-        each decided member to its current :class:`Decision` at ``stage``.
+        each decided member to its current :class:`Decision` at ``stage``, as
+        :meth:`current_labels` gives it (so including decisions on copies merged into it).
         """
-        _check_stage(stage)
-        latest: dict[str, Decision] = {}
-        for d in self.decisions(stage):
-            latest[d.record_id] = d
+        current = self.current_labels(stage)  # (with the copies merged into each member before)
         out = []
         for ids in groups:
-            decided = {rid: latest[rid] for rid in ids if rid in latest}
+            decided = {rid: current[rid] for rid in ids if rid in current}
             if len({d.label for d in decided.values()}) > 1:
                 out.append({"record_ids": tuple(ids), "decisions": decided})
         return out

@@ -252,6 +252,21 @@ def test_refresh_follows_decisions_undos_and_imports_made_in_another_process(rev
     assert ann.progress().total == len(records) + 2 and ann.progress().screened == 1
 
 
+def test_the_full_text_queue_follows_title_abstract_decisions_made_elsewhere(review, records):
+    store = review.store
+    for record in records[:2]:
+        store.decide(record.id, "include")
+    store.decide(records[0].id, "exclude", stage="full-text", reason="no pain data")
+    store.decide(records[0].id, "exclude", reason="not about pain")  # relabelled at title-abstract
+    assert [item.record.id for item in review.next(5, stage="full-text")] == [records[1].id]
+    with Review.open(store.path) as other:  # and back, in another process
+        other.store.decide(records[0].id, "include")
+    assert review.refresh("full-text").records_changed
+    assert [item.record.id for item in review.next(5, stage="full-text")] == [records[1].id]  # 0 is decided
+    progress = review.progress("full-text")
+    assert (progress.screened, progress.left, progress.total) == (1, 1, 2)
+
+
 def test_refresh_reads_a_decision_on_a_merged_copy_as_the_kept_record(review, records):
     review.store.decide(records[4].id, "include", reviewer="ann")
     review.store.merge_duplicates([(records[1], [records[1].id, records[4].id], "doi", 1.0)])

@@ -434,6 +434,42 @@ def test_two_sessions_on_one_review_see_each_others_decisions(tmp_path, records)
         assert log == [("bob", "exclude"), ("ann", "include"), ("bob", "exclude")]
 
 
+def test_undo_in_a_session_undoes_its_own_decision_not_another_sessions(tmp_path, records):
+    from rich.console import Console
+
+    from ldnscreen.session import KeyReader, ScreeningSession
+
+    path = _review(tmp_path, records)
+    with Review.open(path, background=True) as review, Review.open(path) as other:
+        session = ScreeningSession(review, KeyReader(io.StringIO()), Console(file=io.StringIO(), width=400))
+        mine = session._next_item()
+        session._decide(mine, "include", None)  # no --reviewer: the default
+        theirs = next(r for r in records if r.id != mine.record.id)
+        other.decide(theirs.id, "exclude")  # another process, after it
+        session._undo()
+        assert session.show_first == mine.record.id
+        current = other.store.current_labels()
+        assert mine.record.id not in current and current[theirs.id].label == "exclude"
+        session._undo()  # nothing of its own left, and no reviewer to go by: nobody else's is undone
+        assert theirs.id in other.store.current_labels()
+
+
+def test_undo_of_a_decision_on_a_copy_merged_since_shows_the_record_kept(tmp_path, records):
+    from rich.console import Console
+
+    from ldnscreen.session import KeyReader, ScreeningSession
+
+    path = _review(tmp_path, records)
+    with ReviewStore.open(path) as store:
+        store.decide(records[4].id, "include")
+        store.merge_duplicates([(records[1], [records[1].id, records[4].id], "doi", 1.0)])
+    with Review.open(path, background=True) as review:
+        session = ScreeningSession(review, KeyReader(io.StringIO()), Console(file=io.StringIO(), width=400))
+        session._undo()
+        assert session.show_first == records[1].id
+        assert session._next_item().record.id == records[1].id  # (was a KeyError)
+
+
 def test_session_screens_records_imported_meanwhile_before_saying_all_screened(tmp_path, records):
     from rich.console import Console
 

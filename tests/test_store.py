@@ -219,6 +219,7 @@ def test_a_merge_keeps_the_copies_decisions_and_undo_gives_them_back(store, reco
     groups = [[records[1].id, records[4].id], [records[0].id, records[2].id]]
     [conflict] = store.decision_conflicts(groups)
     assert set(conflict["decisions"]) == {records[1].id, records[4].id}
+
     store.merge_duplicates([(records[1], [records[1].id, records[4].id], "doi", 1.0),
                             (records[0], [records[0].id, records[2].id], "fuzzy-title", 0.95)])
     current = store.current_labels()
@@ -237,6 +238,15 @@ def test_a_merge_keeps_the_copies_decisions_and_undo_gives_them_back(store, reco
     current = store.current_labels()
     assert current[records[4].id].label == "include" and current[records[2].id].reason == "animal model"
     assert records[1].id not in current and records[0].id not in current
+
+
+def test_decision_conflicts_count_a_decision_carried_by_a_copy_merged_earlier(store, records):
+    store.decide(records[3].id, "include", reviewer="ann")
+    store.merge_duplicates([(records[5], [records[5].id, records[3].id], "doi", 1.0)])  # an earlier dedupe
+    store.decide(records[0].id, "exclude", reason="review article", reviewer="bob")
+    [conflict] = store.decision_conflicts([[records[5].id, records[0].id]])  # the next dedupe's plan
+    assert {rid: d.label for rid, d in conflict["decisions"].items()} == {records[5].id: "include",
+                                                                          records[0].id: "exclude"}
 
 
 def test_a_full_text_decision_stands_only_while_its_record_is_included(store, records):
