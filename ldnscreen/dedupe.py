@@ -140,8 +140,8 @@ _NOTICE_STARTS = frozenset(
 _NOTICE_TYPES = {
     "erratum": "erratum", "published erratum": "erratum", "correction": "erratum", "corrigendum": "erratum",
     "retraction": "retraction", "retraction of publication": "retraction", "retraction notice": "retraction",
-    "expression of concern": "expression_of", "comment": "comment_on", "reply": "reply",
-}
+    "expression of concern": "expression_of",
+}  # (not PubMed's "Comment": a letter typed so in PubMed is a plain Letter in Embase)
 # Words that, added to a title, make it another report of the same study: a trial's protocol,
 # its follow-up or secondary analysis. A title that is another's beginning plus one of these
 # (Scopus' "...: a systematic review" and "...: a systematic review protocol") is not cut short.
@@ -150,7 +150,7 @@ _OTHER_REPORT_WORDS = frozenset(
     "rationale design erratum corrigendum correction retraction reply response comment commentary".split()
 )
 # Embase's "Conference Abstract", Web of Science's "Meeting Abstract", Scopus' "Conference Paper"
-_MEETING = re.compile(r"\b(?:conference|meeting|congress|proceedings)\b", re.IGNORECASE)
+_MEETING = re.compile(r"\b(?:conferences?|meetings?|congress(?:es)?|proceedings)\b", re.IGNORECASE)
 _ROMAN = frozenset("ii iii iv vi vii viii ix xi xii".split())
 _PART_WORDS = frozenset("part phase section chapter volume stage".split())  # "part A"
 _DIGITS = re.compile(r"\d+")
@@ -405,15 +405,19 @@ def _title_link(f: _Features, i: int, j: int, rule: str, score: float) -> Duplic
 
 
 def _other_words(a: Sequence[str], b: Sequence[str]) -> bool:
-    """Does either title have a word the other lacks, with no misspelling of it there?
+    """Does one title put another word where the other has a different one, or add a word of another report?
 
-    A misspelling is one letter added, dropped, changed or swapped with its neighbour
-    (randomised / randomized, oesophageal / esophageal, tumour / tumor, centre / center,
-    a typo: lwo / low; a space moved: "th elessons" / "the lessons"), or words run
-    together (follow up / followup). "Adults" and "children", "women" and "men",
-    "hypertension" and "hypotension" are other words: two studies, however alike their
-    titles. (A one-letter change can be another word too, "rats" and "cats": such pairs
-    still merge when nothing else tells them apart.)
+    Words that are spellings of each other match: one letter added, dropped, changed or
+    swapped with its neighbour (a typo: lwo / low; a space moved: "th elessons" / "the
+    lessons"), British and American spellings (sulphasalazine / sulfasalazine, programme /
+    program, manoeuvres / maneuvers), words run together or split (cross over /
+    crossover, IL 1beta / IL 1 beta), and stop words (& / and, vs / versus) are left out.
+    What remains decides: a word in each title with no spelling of it in the other
+    ("adults" / "children", "women" / "men", "hypertension" / "hypotension") is two
+    studies, and so is a word only one title adds when it names another report
+    ("protocol", "follow-up"); other additions ("(LDN)") are not. (A one-letter change
+    can be another word too, "rats" and "cats": such pairs still merge when nothing else
+    tells them apart.)
 
     Examples
     --------
@@ -427,18 +431,49 @@ def _other_words(a: Sequence[str], b: Sequence[str]) -> bool:
     False
     >>> _other_words("ldn for fibromyalgia in women".split(), "ldn for fibromyalgia in men".split())
     True
+    >>> _other_words("sulphasalazine in paediatric crohn disease a crossover trial".split(),
+    ...              "sulfasalazine in pediatric crohn disease a cross over trial".split())
+    False
+    >>> _other_words("ldn ldn for fibromyalgia".split(), "ldn for fibromyalgia".split()), _other_words(
+    ...     "ldn for back pain a review".split(), "ldn for back pain a review protocol".split())
+    (False, True)
     """
-    only_a, only_b = set(a) - set(b), set(b) - set(a)
-    if not only_a and not only_b:
-        return False
+    a, b = _word_parts(a), _word_parts(b)
     if "".join(a) == "".join(b):  # words run together or split apart
         return False
-    # (the misspelt word's counterpart may be in both titles: "inhibtor ... inhibitor")
-    return any(
-        not any(OSA.distance(word, other, score_cutoff=1) <= 1 for other in theirs)
-        for mine, theirs in ((only_a, set(b)), (only_b, set(a)))
-        for word in mine
-    )
+    only_a = {w for w in set(a) - set(b) if w not in _STOP_WORDS}
+    only_b = {w for w in set(b) - set(a) if w not in _STOP_WORDS}
+    # words split in one title and run together in the other: "cross over" / "crossover"
+    for words, mine, theirs in ((a, only_a, only_b), (b, only_b, only_a)):
+        for first, second in zip(words, words[1:]):
+            if first + second in theirs:
+                theirs.discard(first + second)
+                mine.difference_update((first, second))
+    unmatched_a = {w for w in only_a if not any(_spelling(w, other) for other in set(b))}
+    unmatched_b = {w for w in only_b if not any(_spelling(w, other) for other in set(a))}
+    if unmatched_a and unmatched_b:
+        return True
+    return bool(_OTHER_REPORT_WORDS & (unmatched_a | unmatched_b))
+
+
+_NUMBER_EDGE = re.compile(r"(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)")
+# British spellings written the American way, for comparing two words only
+_BRITISH = (("ae", "e"), ("oe", "e"), ("ph", "f"), ("mme", "m"), ("our", "or"), ("isation", "ization"),
+            ("ise", "ize"), ("yse", "yze"), ("tre", "ter"))
+
+
+def _word_parts(words: Sequence[str]) -> list[str]:
+    """Words with digits and letters split apart: "1beta" / "1 beta", "il1" / "il 1"."""
+    return [part for word in words for part in _NUMBER_EDGE.split(word)]
+
+
+def _spelling(word: str, other: str) -> bool:
+    """Is ``word`` a spelling of ``other``: at most one edit apart, as written or spelt the American way?"""
+    if OSA.distance(word, other, score_cutoff=1) <= 1:
+        return True
+    for british, american in _BRITISH:
+        word, other = word.replace(british, american), other.replace(british, american)
+    return OSA.distance(word, other, score_cutoff=1) <= 1
 
 
 def _link(f: _Features, i: int, j: int, rule: str, score: float = 1.0) -> DuplicateLink:
