@@ -260,6 +260,9 @@ def _read_bibliographic(path: Path) -> list[list[str]] | None:
     try:
         if detect_format(path) in ("csv", "tsv", "xlsx"):
             return None
+    except ReadError:  # no export format found (decisions.txt with semicolons, a .dat): a delimited table
+        return None
+    try:
         records = read_file(path).records
     except ReadError as exc:
         raise LabelImportError(str(exc)) from None

@@ -139,6 +139,12 @@ def test_an_asreview_ris_export_is_read_as_its_decisions(tmp_path, review_store)
         import_decisions(store, broken)
 
 
+def test_a_decision_table_with_another_extension_is_still_a_table(tmp_path, review_store):
+    store, records = review_store
+    path = _write(tmp_path / "decisions.txt", f"record_id;title;included\n{records[0].id};x;yes\n")
+    assert import_decisions(store, path, dry_run=True).included == 1
+
+
 def test_the_label_column_that_holds_labels_is_chosen(tmp_path, review_store):
     # ldnscreen's CSV export: an empty decision column beside the records' imported labels
     store, records = review_store
