@@ -488,7 +488,7 @@ def test_session_screens_records_imported_meanwhile_before_saying_all_screened(t
         summary = ScreeningSession(review, KeyReader(keys), Console(file=out, width=400)).run()
     text = out.getvalue()
     assert summary.finished and summary.included == len(records) + len(more)
-    assert "imported or merged in this review meanwhile" in text
+    assert "records were imported or merged (or, for full text, decided at title-abstract) elsewhere meanwhile" in text
     assert f"left {len(records) + len(more) - 2}" in text  # counts from the store, new records included
     with ReviewStore.open(path) as store:
         assert store.counts()["title-abstract"]["left"] == 0
