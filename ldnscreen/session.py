@@ -225,6 +225,7 @@ class ScreeningSession:
         self.skipped: list[str] = []
         self.show_first: str | None = None
         self._decided: list[int] = []  # ids of the decisions this session made, for undo
+        self._unsaved_note: tuple[str, str] | None = None  # (record id, text) the review was busy for
         criteria = review.criteria
         self.highlight = _terms_pattern(criteria.inclusion_terms if criteria is not None else ())
         self.reasons = review.reasons(self.stage)
@@ -393,10 +394,19 @@ class ScreeningSession:
             self.console.print(f"\n{choice!r} is not a reason number")
 
     def _note(self, item: QueueItem) -> None:
-        self.console.print("note (Enter to save, empty to cancel): ", end="")
-        text = self.keys.line()
+        if self._unsaved_note is not None and self._unsaved_note[0] == item.record.id:
+            text = self._unsaved_note[1]  # typed before, when the review was busy: not typed again
+            self.console.print(f"saving the note typed before: {text}", highlight=False, markup=False)
+        else:
+            self.console.print("note (Enter to save, empty to cancel): ", end="")
+            text = self.keys.line()
         if text and text.strip():
-            self.review.add_note(item.record.id, text.strip(), stage=self.stage, reviewer=self.reviewer)
+            try:
+                self.review.add_note(item.record.id, text.strip(), stage=self.stage, reviewer=self.reviewer)
+            except StoreBusy:
+                self._unsaved_note = (item.record.id, text.strip())  # n again saves it
+                raise
+            self._unsaved_note = None
             self.summary.notes += 1
             self.console.print("note saved")
         else:

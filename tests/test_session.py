@@ -387,6 +387,34 @@ def test_decision_while_another_process_writes_is_retried_not_lost(tmp_path, rec
         assert [d.label for d in store.decisions()] == ["include"]
 
 
+def test_a_note_the_review_was_busy_for_is_saved_without_typing_it_again(tmp_path, records):
+    from rich.console import Console
+
+    from ldnscreen.session import KeyReader, ScreeningSession
+
+    path = _review(tmp_path, records)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a long import in another process
+    keys = "n\ndose not reported\nn\nq\n"
+
+    class Keys(io.StringIO):
+        def readline(self, *args):
+            line = super().readline(*args)
+            if self.tell() == len("n\ndose not reported\nn\n") and other.in_transaction:
+                other.execute("ROLLBACK")  # the other process finishes after the first try
+            return line
+
+    out = io.StringIO()
+    with Review.open(path) as review:
+        review.store.busy_timeout = 0.2
+        summary = ScreeningSession(review, KeyReader(Keys(keys)), Console(file=out, width=400)).run()
+    other.close()
+    text = out.getvalue()
+    assert "is busy" in text and "saving the note typed before: dose not reported" in text and summary.notes == 1
+    with ReviewStore.open(path) as store:
+        assert [d.note for d in store.decisions(include_log=True)] == ["dose not reported"]
+
+
 class _Keys(io.StringIO):
     """Key lines that run ``actions[n]`` just before the n-th line is read (what another process does meanwhile)."""
 
