@@ -44,6 +44,7 @@ import os
 import re
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .review import QueueItem, Review
-from .store import StoreBusy
+from .store import StoreBusy, StoreError
 
 __all__ = ["KeyReader", "ScreeningSession", "SessionSummary", "run_session", "show_queue", "queue_rows"]
 
@@ -226,6 +227,7 @@ class ScreeningSession:
         self.show_first: str | None = None
         self._decided: list[int] = []  # ids of the decisions this session made, for undo
         self._unsaved_note: tuple[str, str] | None = None  # (record id, text) the review was busy for
+        self.session_id = uuid.uuid4().hex  # names this session's claim on the record it shows
         criteria = review.criteria
         self.highlight = _terms_pattern(criteria.inclusion_terms if criteria is not None else ())
         self.reasons = review.reasons(self.stage)
@@ -243,13 +245,35 @@ class ScreeningSession:
             record_id, self.show_first = self.show_first, None
             item = self.review.item(record_id, stage=self.stage)
             if item is not None:
+                self._claim(record_id)  # (the reviewer asked for it back: shown whoever else has it)
                 return item
-        items = self.review.next(1, stage=self.stage, exclude=self.skipped)
+        # not a record another reviewer's session has on screen now (both would rank it first)
+        elsewhere = self._claimed_elsewhere()
+        for _ in range(3):  # (another session may claim the same record between the two steps)
+            items = self.review.next(1, stage=self.stage, exclude=[*self.skipped, *elsewhere])
+            if not items or self._claim(items[0].record.id):
+                break
+            elsewhere.add(items[0].record.id)
+        if not items and elsewhere:  # only records on other screens are left: they may have been left there
+            items = self.review.next(1, stage=self.stage, exclude=self.skipped)
         if not items and self.skipped:
             self.console.print(f"[dim]only skipped records are left: showing the {len(self.skipped)} again[/]")
             self.skipped.clear()
             items = self.review.next(1, stage=self.stage)
         return items[0] if items else None
+
+    def _claimed_elsewhere(self) -> set[str]:
+        try:
+            return self.review.store.claimed(self.stage, besides=self.session_id)
+        except StoreError:  # (claims only spare work: never in the way of screening)
+            return set()
+
+    def _claim(self, record_id: str) -> bool:
+        """Claim the record about to be shown; ``False`` when another session just did."""
+        try:
+            return self.review.store.claim(record_id, self.stage, self.session_id)
+        except StoreError:  # busy or read-only: show it anyway
+            return True
 
     def _refresh(self) -> None:
         """Catch up with other sessions and imports on the same review before drawing a record."""
@@ -436,16 +460,20 @@ class ScreeningSession:
             + f" · {p.left} of {p.total} records to screen",
             highlight=False,
         )
-        while True:
-            item = self._next_item()
-            if item is None:
-                self.summary.finished = True
-                self.console.print(f"[bold green]All records screened at stage {self.stage}.[/]")
-                break
-            self.current = item
-            self.render(item)
-            if not self._ask(item):
-                break
+        try:
+            while True:
+                item = self._next_item()
+                if item is None:
+                    self.summary.finished = True
+                    self.console.print(f"[bold green]All records screened at stage {self.stage}.[/]")
+                    break
+                self.current = item
+                self.render(item)
+                if not self._ask(item):
+                    break
+        finally:
+            with contextlib.suppress(StoreError):  # (a claim left behind lapses by itself)
+                self.review.store.release_claims(self.session_id)
         self.console.print(
             f"session: {self.summary.included} included, {self.summary.excluded} excluded, "
             f"{self.summary.skipped} skipped, {self.summary.undone} undone, {self.summary.notes} notes",

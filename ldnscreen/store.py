@@ -29,7 +29,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .records import Provenance, Record
@@ -51,6 +51,13 @@ __all__ = [
 SCHEMA_VERSION = 1
 #: Seconds a write waits for another process's write to finish before giving up.
 BUSY_TIMEOUT = 30.0
+#: Seconds a screening session's claim on the record it shows counts (see ReviewStore.claim).
+CLAIM_SECONDS = 15 * 60.0
+# Made by the first claim, not by the schema: a review file stays readable by any version.
+_CLAIMS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS claims (record_id TEXT NOT NULL, stage TEXT NOT NULL, session TEXT NOT NULL, "
+    "claimed_at TEXT NOT NULL, PRIMARY KEY (record_id, stage))"
+)
 APPLICATION_ID = 0x4C444E53  # "LDNS": marks the SQLite file as an ldnscreen review
 SUFFIX = ".ldnscreen"
 STAGES = ("title-abstract", "full-text")
@@ -971,6 +978,46 @@ class ReviewStore:
                  "r": recall_estimate, "reviewer": reviewer, "t": now},
             ).lastrowid
         return StopDecision(sid, stage, rule, dict(params), p_value, recall_estimate, reviewer, now)
+
+    # -- claims: the record each screening session has on screen ------------------------------
+
+    def claim(self, record_id: str, stage: str, session: str, *, ttl: float = CLAIM_SECONDS) -> bool:
+        """Mark ``record_id`` as on ``session``'s screen at ``stage``; ``False`` when another session has it.
+
+        Two reviewers screening one review at once would otherwise be shown the same
+        record: both rank alike. A session holds one claim at a time (this one
+        replaces its others); a claim older than ``ttl`` seconds (a session that
+        crashed) no longer counts. Claims are not decisions: nothing else reads them.
+        """
+        _check_stage(stage)
+        now = datetime.now(timezone.utc)
+        with self.transaction() as db:
+            db.execute(_CLAIMS_TABLE)
+            db.execute("DELETE FROM claims WHERE session = :s OR claimed_at < :cutoff",
+                       {"s": session, "cutoff": (now - timedelta(seconds=ttl)).isoformat(timespec="microseconds")})
+            if db.execute("SELECT 1 FROM claims WHERE record_id = :r AND stage = :stage",
+                          {"r": record_id, "stage": stage}).fetchone():
+                return False
+            db.execute("INSERT INTO claims (record_id, stage, session, claimed_at) VALUES (:r, :stage, :s, :t)",
+                       {"r": record_id, "stage": stage, "s": session, "t": now.isoformat(timespec="microseconds")})
+        return True
+
+    def claimed(self, stage: str, *, besides: str | None = None, ttl: float = CLAIM_SECONDS) -> set[str]:
+        """Records on another session's screen at ``stage`` (not ``besides``'s), claimed in the last ``ttl`` s."""
+        _check_stage(stage)
+        if not self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claims'").fetchone():
+            return set()  # (made by the first claim: a review nobody screened in since has none)
+        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=ttl)).isoformat(timespec="microseconds")
+        rows = self._db.execute(
+            "SELECT record_id FROM claims WHERE stage = :stage AND claimed_at >= :cutoff "
+            "AND (:s IS NULL OR session != :s)", {"stage": stage, "cutoff": cutoff, "s": besides})
+        return {row[0] for row in rows}
+
+    def release_claims(self, session: str) -> None:
+        """Forget ``session``'s claim (it ends)."""
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claims'").fetchone():
+            with self.transaction() as db:
+                db.execute("DELETE FROM claims WHERE session = :s", {"s": session})
 
     def stops(self, stage: str | None = None) -> list[StopDecision]:
         rows = self._db.execute(

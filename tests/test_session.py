@@ -462,6 +462,21 @@ def test_two_sessions_on_one_review_see_each_others_decisions(tmp_path, records)
         assert log == [("bob", "exclude"), ("ann", "include"), ("bob", "exclude")]
 
 
+def test_two_sessions_at_once_are_shown_different_records(tmp_path, records):
+    from rich.console import Console
+
+    from ldnscreen.session import KeyReader, ScreeningSession
+
+    path = _review(tmp_path, records)
+    with Review.open(path, background=True) as one, Review.open(path, background=True) as two:
+        ann = ScreeningSession(one, KeyReader(io.StringIO("q\n")), Console(file=io.StringIO()), reviewer="ann")
+        bob = ScreeningSession(two, KeyReader(io.StringIO()), Console(file=io.StringIO()), reviewer="bob")
+        first = ann._next_item()
+        assert bob._next_item().record.id != first.record.id  # both rank alike: without claims, the same
+        ann.run()  # ann quits: her claim goes
+        assert first.record.id not in two.store.claimed("title-abstract", besides="bob")
+
+
 def test_undo_in_a_session_undoes_its_own_decision_not_another_sessions(tmp_path, records):
     from rich.console import Console
 

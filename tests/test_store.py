@@ -262,6 +262,22 @@ def test_a_full_text_decision_stands_only_while_its_record_is_included(store, re
     assert store.counts()["full-text"]["included"] == 1
 
 
+def test_claims_keep_two_sessions_off_one_record_and_lapse(store, records, monkeypatch):
+    assert store.claimed("title-abstract") == set()  # (no claims table until the first claim)
+    assert store.claim(records[0].id, "title-abstract", "ann")
+    assert not store.claim(records[0].id, "title-abstract", "bob")  # on ann's screen
+    assert store.claim(records[0].id, "full-text", "bob")  # another stage
+    assert store.claimed("title-abstract", besides="bob") == {records[0].id}
+    assert store.claimed("title-abstract", besides="ann") == set()
+    assert store.claim(records[1].id, "title-abstract", "ann")  # ann moves on: one claim per session
+    assert store.claimed("title-abstract") == {records[1].id}
+    assert store.claimed("title-abstract", ttl=-1) == set()  # a crashed session's claim lapses
+    assert store.claim(records[1].id, "title-abstract", "bob", ttl=-1)
+    store.release_claims("bob")
+    assert store.claimed("title-abstract") == set() and store.claimed("full-text") == set()
+    assert store.decisions(include_log=True) == []  # claims are not decisions
+
+
 def test_stop_decisions_are_recorded(store):
     stop = store.record_stop("buscar", {"target": 0.95, "confidence": 0.95}, 0.01, recall_estimate=0.97)
     assert store.stops()[0] == stop and store.stops()[0].params["target"] == 0.95
