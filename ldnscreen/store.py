@@ -1005,7 +1005,7 @@ class ReviewStore:
     def claimed(self, stage: str, *, besides: str | None = None, ttl: float = CLAIM_SECONDS) -> set[str]:
         """Records on another session's screen at ``stage`` (not ``besides``'s), claimed in the last ``ttl`` s."""
         _check_stage(stage)
-        if not self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claims'").fetchone():
+        if not self._has_claims():
             return set()  # (made by the first claim: a review nobody screened in since has none)
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=ttl)).isoformat(timespec="microseconds")
         rows = self._db.execute(
@@ -1013,9 +1013,12 @@ class ReviewStore:
             "AND (:s IS NULL OR session != :s)", {"stage": stage, "cutoff": cutoff, "s": besides})
         return {row[0] for row in rows}
 
+    def _has_claims(self) -> bool:
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claims'").fetchone() is not None
+
     def release_claims(self, session: str) -> None:
         """Forget ``session``'s claim (it ends)."""
-        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claims'").fetchone():
+        if self._has_claims():
             with self.transaction() as db:
                 db.execute("DELETE FROM claims WHERE session = :s", {"s": session})
 
