@@ -662,13 +662,11 @@ class Review:
         version = self.store.data_version
         if version == seen.data_version:
             return Refresh()
-        if self.store.records_version() != seen.records_version:
-            queue.close()
-            del self._queues[stage], self._seen[stage]
-            return Refresh(records_changed=True)
         rows = self.store.decisions_after(seen.log_id)
-        if stage == "full-text" and any(d.stage == "title-abstract" and d.label != "note" for d in rows):
-            # title-abstract decisions made elsewhere change which records the full-text queue holds
+        # imports or merges made elsewhere, or for the full-text queue title-abstract decisions (they
+        # change which records it holds): the queue is rebuilt
+        screened = stage == "full-text" and any(d.stage == "title-abstract" and d.label != "note" for d in rows)
+        if screened or self.store.records_version() != seen.records_version:
             queue.close()
             del self._queues[stage], self._seen[stage]
             return Refresh(records_changed=True)
