@@ -44,7 +44,6 @@ rules) years more than one apart in the same group.
 
 from __future__ import annotations
 
-import html
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -54,6 +53,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+from ldnscreen.io.base import unescape_entities
 from ldnscreen.records import Provenance, Record, family_name, normalise_doi, normalise_title
 
 __all__ = [
@@ -184,8 +184,8 @@ def _normalise(text: str) -> str:
     >>> _normalise("Strauß, Łoś, Bæk"), _normalise("Crohn&#39;s &amp; TNF-&alpha;")
     ('strauss los baek', 'crohn s tnf alpha')
     """
-    if text and "&" in text and ";" in text:  # HTML entities some exports leave: "Crohn&#39;s", "&alpha;"
-        text = html.unescape(text)
+    if text:  # HTML entities some exports leave ("Crohn&#39;s", "&alpha;"), as the readers decode them
+        text = unescape_entities(text)
     if text and not text.isascii():
         text = text.translate(_SPELT)
     return normalise_title(text)
