@@ -93,6 +93,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+def _ago(seconds: float) -> str:
+    """:func:`_now` ``seconds`` ago (claims older than that have lapsed)."""
+    return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+
+
 @dataclass(frozen=True)
 class Decision:
     """One row of the decision log.
@@ -990,16 +995,15 @@ class ReviewStore:
         crashed) no longer counts. Claims are not decisions: nothing else reads them.
         """
         _check_stage(stage)
-        now = datetime.now(timezone.utc)
         with self.transaction() as db:
             db.execute(_CLAIMS_TABLE)
             db.execute("DELETE FROM claims WHERE session = :s OR claimed_at < :cutoff",
-                       {"s": session, "cutoff": (now - timedelta(seconds=ttl)).isoformat(timespec="microseconds")})
+                       {"s": session, "cutoff": _ago(ttl)})
             if db.execute("SELECT 1 FROM claims WHERE record_id = :r AND stage = :stage",
                           {"r": record_id, "stage": stage}).fetchone():
                 return False
             db.execute("INSERT INTO claims (record_id, stage, session, claimed_at) VALUES (:r, :stage, :s, :t)",
-                       {"r": record_id, "stage": stage, "s": session, "t": now.isoformat(timespec="microseconds")})
+                       {"r": record_id, "stage": stage, "s": session, "t": _now()})
         return True
 
     def claimed(self, stage: str, *, besides: str | None = None, ttl: float = CLAIM_SECONDS) -> set[str]:
@@ -1007,10 +1011,9 @@ class ReviewStore:
         _check_stage(stage)
         if not self._has_claims():
             return set()  # (made by the first claim: a review nobody screened in since has none)
-        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=ttl)).isoformat(timespec="microseconds")
         rows = self._db.execute(
             "SELECT record_id FROM claims WHERE stage = :stage AND claimed_at >= :cutoff "
-            "AND (:s IS NULL OR session != :s)", {"stage": stage, "cutoff": cutoff, "s": besides})
+            "AND (:s IS NULL OR session != :s)", {"stage": stage, "cutoff": _ago(ttl), "s": besides})
         return {row[0] for row in rows}
 
     def _has_claims(self) -> bool:
