@@ -356,27 +356,36 @@ def test_skipped_records_come_back_when_nothing_else_is_left(tmp_path, records):
     assert f"showing the {len(records)} again" in out.getvalue()
 
 
-def test_decision_while_another_process_writes_is_retried_not_lost(tmp_path, records):
-    """The write lock held elsewhere: the session says the file is busy, stays, and the key pressed again saves."""
-    from rich.console import Console
+def _keys_while_locked(other, keys: str, *, released_after: str):
+    """Key lines read while connection ``other`` holds the review's write lock (a long import in
+    another process), which it releases once ``released_after`` has been read."""
+    from ldnscreen.session import KeyReader
 
-    from ldnscreen.session import KeyReader, ScreeningSession
-
-    path = _review(tmp_path, records)
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # a long import in another process
+    other.execute("BEGIN IMMEDIATE")
 
     class Keys(io.StringIO):
         def readline(self, *args):
             line = super().readline(*args)
-            if self.tell() == len("i\ni\n") and other.in_transaction:
+            if self.tell() == len(released_after) and other.in_transaction:
                 other.execute("ROLLBACK")  # the other process finishes after the first try
             return line
 
+    return KeyReader(Keys(keys))
+
+
+def test_decision_while_another_process_writes_is_retried_not_lost(tmp_path, records):
+    """The write lock held elsewhere: the session says the file is busy, stays, and the key pressed again saves."""
+    from rich.console import Console
+
+    from ldnscreen.session import ScreeningSession
+
+    path = _review(tmp_path, records)
+    other = sqlite3.connect(path, isolation_level=None)
     out = io.StringIO()
     with Review.open(path) as review:
         review.store.busy_timeout = 0.2
-        session = ScreeningSession(review, KeyReader(Keys("i\ni\nq\n")), Console(file=out, width=400))
+        keys = _keys_while_locked(other, "i\ni\nq\n", released_after="i\ni\n")
+        session = ScreeningSession(review, keys, Console(file=out, width=400))
         summary = session.run()
     other.close()
     text = out.getvalue()
@@ -390,24 +399,15 @@ def test_decision_while_another_process_writes_is_retried_not_lost(tmp_path, rec
 def test_a_note_the_review_was_busy_for_is_saved_without_typing_it_again(tmp_path, records):
     from rich.console import Console
 
-    from ldnscreen.session import KeyReader, ScreeningSession
+    from ldnscreen.session import ScreeningSession
 
     path = _review(tmp_path, records)
     other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # a long import in another process
-    keys = "n\ndose not reported\nn\nq\n"
-
-    class Keys(io.StringIO):
-        def readline(self, *args):
-            line = super().readline(*args)
-            if self.tell() == len("n\ndose not reported\nn\n") and other.in_transaction:
-                other.execute("ROLLBACK")  # the other process finishes after the first try
-            return line
-
     out = io.StringIO()
     with Review.open(path) as review:
         review.store.busy_timeout = 0.2
-        summary = ScreeningSession(review, KeyReader(Keys(keys)), Console(file=out, width=400)).run()
+        keys = _keys_while_locked(other, "n\ndose not reported\nn\nq\n", released_after="n\ndose not reported\nn\n")
+        summary = ScreeningSession(review, keys, Console(file=out, width=400)).run()
     other.close()
     text = out.getvalue()
     assert "is busy" in text and "saving the note typed before: dose not reported" in text and summary.notes == 1
