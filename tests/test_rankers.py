@@ -356,6 +356,14 @@ def test_two_views_on_the_liblinear_path_match_the_kernel_path():
     np.testing.assert_allclose(kernel.model_scores_, liblinear.model_scores_, atol=1e-5)
 
 
+def _with_priors() -> ActiveLearner:
+    """The default learner on TITLED with its two priors labelled (record 0 included, 1 excluded)."""
+    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
+    model.label(0, 1)
+    model.label(1, 0)
+    return model
+
+
 def _serial_and_threaded(monkeypatch, **learner):
     """Each retrain's scores of a learner on TITLED with the views one after the other (``False``)
     and in two threads (``True``), the two learners, and the work handed to the other thread."""
@@ -405,9 +413,7 @@ def _forked_retrain(queue):
 
     rankers._PARALLEL_VIEWS_RECORDS = 0
     rankers._spare_core = lambda: True
-    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
-    model.label(0, 1)
-    model.label(1, 0)
+    model = _with_priors()
     model.retrain()
     queue.put(model.model_scores_.tolist())
 
@@ -420,9 +426,7 @@ def test_a_forked_process_retrains_in_two_threads_after_its_parent_did(monkeypat
 
     monkeypatch.setattr(rankers, "_PARALLEL_VIEWS_RECORDS", 0)
     monkeypatch.setattr(rankers, "_spare_core", lambda: True)
-    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
-    model.label(0, 1)
-    model.label(1, 0)
+    model = _with_priors()
     model.retrain()  # the parent's pool has a worker thread now
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
@@ -452,9 +456,7 @@ def test_an_error_in_a_view_fit_waits_for_the_other_thread(monkeypatch):
 
     monkeypatch.setattr(rankers, "_PARALLEL_VIEWS_RECORDS", 0)
     monkeypatch.setattr(rankers, "_spare_core", lambda: True)
-    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
-    model.label(0, 1)
-    model.label(1, 0)
+    model = _with_priors()
     body = model._body_view()
     original = rankers.ActiveLearner._fit_kernel
     finished = []
@@ -586,9 +588,7 @@ def test_kernel_fit_coefficients_are_computed_only_when_read(monkeypatch):
     products = []
     coef = ScoringGram.coef
     monkeypatch.setattr(ScoringGram, "coef", lambda gram, beta: products.append(beta.shape[0]) or coef(gram, beta))
-    model = ActiveLearner(features=TextFeatures(min_df=1), random_state=0).fit_features(TITLED)
-    model.label(0, 1)
-    model.label(1, 0)
+    model = _with_priors()
     for index, y in [(3, 0), (2, 1)]:
         model.next()  # scored through the kept kernel rows: no coefficient vector needed
         model.label(index, y)
