@@ -33,11 +33,16 @@ def test_wal_mode_and_schema_version(store):
     assert [tuple(r) for r in rows] == [(1, "initial schema")]
 
 
-def test_newer_schema_version_is_refused_with_both_versions(tmp_path):
+def _altered_review(tmp_path, sql: str):
+    """A new review named ``r`` changed behind the store's back by ``sql`` (another tool, or a hand)."""
     ReviewStore.create(tmp_path / "r").close()
     db = sqlite3.connect(review_path(tmp_path / "r"))
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 3}")
+    db.execute(sql)
     db.close()
+
+
+def test_newer_schema_version_is_refused_with_both_versions(tmp_path):
+    _altered_review(tmp_path, f"PRAGMA user_version = {SCHEMA_VERSION + 3}")
     with pytest.raises(StoreError) as info:
         ReviewStore.open(tmp_path / "r")
     message = str(info.value)
@@ -57,10 +62,7 @@ def test_not_a_review_is_refused(tmp_path):
 
 @pytest.mark.parametrize("table", ["decisions", "stops"])
 def test_review_missing_a_table_is_refused_naming_it(tmp_path, table):
-    ReviewStore.create(tmp_path / "r").close()
-    db = sqlite3.connect(review_path(tmp_path / "r"))
-    db.execute(f"DROP TABLE {table}")
-    db.close()
+    _altered_review(tmp_path, f"DROP TABLE {table}")
     with pytest.raises(StoreError) as info:
         ReviewStore.open(tmp_path / "r")
     assert str(info.value) == f"{review_path(tmp_path / 'r')}: not a complete ldnscreen review (table {table} missing)"
