@@ -258,12 +258,13 @@ def _read_bibliographic(path: Path) -> list[list[str]] | None:
     from .io import ReadError, detect_format, read_file
 
     try:
-        if detect_format(path) in ("csv", "tsv", "xlsx"):
-            return None
+        detected = detect_format(path)
     except ReadError:  # no export format found (decisions.txt with semicolons, a .dat): a delimited table
         return None
+    if detected in ("csv", "tsv", "xlsx"):
+        return None
     try:
-        records = read_file(path).records
+        records = read_file(path, format=detected).records  # (not detected a second time)
     except ReadError as exc:
         raise LabelImportError(str(exc)) from None
     names = sorted({name for record in records for name in record.labels})
